@@ -1,0 +1,100 @@
+"""tether fetch / verify / audit: the pinned release in a local profile folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tether.audit import audit, verify_profile
+from tether.cli.options import (
+    ByteProgress,
+    name_option,
+    open_project,
+    project_option,
+    store_option,
+)
+from tether.errors import IntegrityError
+from tether.fetch import VARIANT_CHOICES, fetch_release
+from tether.pin import read_pin, require_pin
+from tether.versioning import release_tag
+
+DEFAULT_DEST = Path("data/embedding_models")
+
+dest_option = click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DEST,
+    show_default=True,
+    help="Root folder of profile folders; the release goes into DEST/<name>/.",
+)
+
+
+@click.command("fetch")
+@click.option(
+    "--variant",
+    type=click.Choice(VARIANT_CHOICES),
+    default="both",
+    show_default=True,
+    help="Model variants to fetch (generic artifacts: every file).",
+)
+@dest_option
+@store_option
+@name_option
+@project_option
+def fetch_command(
+    variant: str, dest: Path, store: str | None, name: str | None, project_dir: Path
+) -> None:
+    """Fetch the pinned release into DEST/<name>/, verified, or change nothing.
+
+    Each file is checked against the release's MANIFEST before it is activated. Already
+    prepared for the same pin: nothing is read. A new pin: stale files are removed.
+    """
+    project, opened, name = open_project(project_dir, store, name)
+    version = require_pin(project.dir)
+    progress = ByteProgress(f"fetching {name} {release_tag(version)}")
+    try:
+        result = fetch_release(
+            opened, name, version, project.dir / dest, variants=variant, progress=progress
+        )
+    finally:
+        progress.close()
+    tag = release_tag(version)
+    if not result.changed:
+        click.echo(f"{result.folder} already holds {name} {tag}")
+        return
+    click.echo(
+        f"fetched {name} {tag} into {result.folder}: {len(result.downloaded)} downloaded, "
+        f"{len(result.reused)} reused, {len(result.removed)} stale removed"
+    )
+
+
+@click.command("verify")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def verify_command(folder: Path) -> None:
+    """Re-hash a profile folder against its .prepared.json and MANIFEST.txt.
+
+    Exits 1 listing each missing, extra, empty or mismatched file.
+    """
+    prepared = verify_profile(folder)
+    click.echo(f"{folder}: {len(prepared.files)} files of {prepared.release} verified")
+
+
+@click.command("audit")
+@dest_option
+@store_option
+@name_option
+@project_option
+def audit_command(dest: Path, store: str | None, name: str | None, project_dir: Path) -> None:
+    """Check that pin, store release, its MANIFEST and the local profile folder agree."""
+    project, opened, name = open_project(project_dir, store, name)
+    report = audit(opened, name, read_pin(project.dir), project.dir / dest / name)
+    for passed, line in report.checks:
+        click.echo(f"{'ok ' if passed else 'BAD'} {line}")
+    if not report.ok:
+        raise IntegrityError(
+            "audit found disagreements (lines marked BAD)", "re-fetch: tether fetch"
+        )
+
+
+COMMANDS = [fetch_command, verify_command, audit_command]

@@ -1,0 +1,3 @@
+"""Placeholder until the runtime commands (resolve, embed) land."""
+
+COMMANDS: list = []

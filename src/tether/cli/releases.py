@@ -1,0 +1,189 @@
+"""tether release / list / show / promote / withdraw / download: releases in a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tether import release as releases
+from tether.cli.options import (
+    ByteProgress,
+    human_size,
+    name_option,
+    open_project,
+    project_option,
+    store_option,
+)
+from tether.fetch import download_release
+from tether.pin import read_pin
+from tether.project import Project
+from tether.stores import Store
+from tether.versioning import release_tag
+
+
+@click.command("release")
+@click.option(
+    "--from",
+    "source_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Publish this folder of already-built files (else: build from the recipe first).",
+)
+@click.option(
+    "--version",
+    "version",
+    metavar="X.Y.Z",
+    help="Version to publish (v1.0.1 is read as 1.0.1). Default: the next patch after the "
+    "highest of .model-version and the store's versions.",
+)
+@click.option(
+    "--run-url", metavar="URL", help="CI run URL to record (default: detected, or local)."
+)
+@store_option
+@name_option
+@project_option
+def release_command(
+    source_dir: Path | None,
+    version: str | None,
+    run_url: str | None,
+    store: str | None,
+    name: str | None,
+    project_dir: Path,
+) -> None:
+    """Publish an immutable release model-v<version> to the store.
+
+    The release gets a MANIFEST.txt (sha256 of every file, tooling, source, build facts)
+    and provenance.intoto.json. A version that exists is refused: releases never change.
+    """
+    project = Project.load(project_dir)
+    opened = project.open_store(store)
+    name = name or project.configured_name()
+    if source_dir is None:
+        from tether.cli.build import build_for_release
+
+        with build_for_release(project, run_url) as built:
+            info = _publish(project, opened, built, name, version, run_url)
+    else:
+        info = _publish(project, opened, source_dir, name, version, run_url)
+    click.echo(f"published {info.name} {info.tag} to {opened.url} ({info.state})")
+
+
+def _publish(
+    project: Project,
+    opened: Store,
+    source_dir: Path,
+    name: str | None,
+    version: str | None,
+    run_url: str | None,
+) -> releases.ReleaseInfo:
+    return releases.publish_release(
+        opened,
+        source_dir,
+        name=name,
+        version=version,
+        floor=read_pin(project.dir),
+        run_url=run_url,
+    )
+
+
+@click.command("list")
+@store_option
+@name_option
+@project_option
+def list_command(store: str | None, name: str | None, project_dir: Path) -> None:
+    """List the releases in the store with their states (* marks the pinned one)."""
+    project, opened, name = open_project(project_dir, store, name)
+    pinned = read_pin(project.dir)
+    infos = releases.list_releases(opened, name)
+    if not infos:
+        click.echo(f"no releases of {name} in {opened.url}")
+        return
+    for info in infos:
+        mark = "*" if info.version == pinned else " "
+        click.echo(f"{mark} {info.tag:<24} {info.state}")
+
+
+@click.command("show")
+@click.argument("version")
+@store_option
+@name_option
+@project_option
+def show_command(version: str, store: str | None, name: str | None, project_dir: Path) -> None:
+    """Show a release: state and history, files with sizes, provenance facts."""
+    _, opened, name = open_project(project_dir, store, name)
+    info = releases.release_info(opened, name, version)
+    manifest, _ = releases.read_manifest(opened, name, info.version)
+    sizes = opened.files(name, info.version)
+    click.echo(f"{name} {info.tag} in {opened.url}")
+    click.echo(f"state: {info.state}")
+    for event in info.history:
+        extra = "".join(f" {k}={v}" for k, v in event.items() if k not in ("event", "at", "state"))
+        click.echo(f"  {event.get('at', '?')} {event.get('event', '?')}{extra}")
+    click.echo("files:")
+    for rel, digest in sorted(manifest.files.items()):
+        click.echo(f"  {digest[:12]}  {human_size(sizes.get(rel, 0)):>10}  {rel}")
+    for title, facts in manifest.sections.items():
+        click.echo(f"{title.lower()}:")
+        for key, value in facts.items():
+            click.echo(f"  {key}: {value}")
+
+
+@click.command("promote")
+@click.argument("version")
+@store_option
+@name_option
+@project_option
+def promote_command(version: str, store: str | None, name: str | None, project_dir: Path) -> None:
+    """Mark a release promoted (fit to pin). Its files do not change."""
+    _, opened, name = open_project(project_dir, store, name)
+    info = releases.promote(opened, name, version)
+    click.echo(f"{name} {info.tag} is {info.state}")
+
+
+@click.command("withdraw")
+@click.argument("version")
+@click.option("--reason", required=True, help="Why; kept in the release's record.")
+@store_option
+@name_option
+@project_option
+def withdraw_command(
+    version: str, reason: str, store: str | None, name: str | None, project_dir: Path
+) -> None:
+    """Withdraw a release: it stays readable as a record but cannot be pinned or fetched."""
+    _, opened, name = open_project(project_dir, store, name)
+    info = releases.withdraw(opened, name, version, reason=reason)
+    click.echo(f"{name} {info.tag} is {info.state}")
+
+
+@click.command("download")
+@click.argument("version")
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="New folder to hold a verified copy of the whole release.",
+)
+@store_option
+@name_option
+@project_option
+def download_command(
+    version: str, dest: Path, store: str | None, name: str | None, project_dir: Path
+) -> None:
+    """Download every file of a release, verified against its MANIFEST, into a new folder."""
+    _, opened, name = open_project(project_dir, store, name)
+    progress = ByteProgress(f"downloading {name} {version}")
+    try:
+        folder = download_release(opened, name, version, dest, progress=progress)
+    finally:
+        progress.close()
+    click.echo(f"downloaded {name} {release_tag(version)} to {folder}")
+
+
+COMMANDS = [
+    release_command,
+    list_command,
+    show_command,
+    promote_command,
+    withdraw_command,
+    download_command,
+]

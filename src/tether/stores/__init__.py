@@ -1,0 +1,57 @@
+"""Stores: where releases live. ``open_store(url)`` picks the backend by URL scheme.
+
+A plain path or ``file://`` URL opens the local-folder store (the default);
+``oci://host[:port]/repository`` an OCI registry; ``s3://bucket/prefix`` S3-compatible
+object storage. New backends register a plain callable in ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tether.errors import StoreURLError
+from tether.stores.base import Store, read_bytes
+
+__all__ = ["BACKENDS", "Store", "open_store", "read_bytes", "select_store_url"]
+
+STORE_ENV = "TETHER_STORE"
+DEFAULT_STORE_DIR = "releases"
+
+#: URL scheme -> "module:callable" taking the URL and returning a Store (imported lazily,
+#: so a folder store never imports an HTTP or S3 client).
+BACKENDS: dict[str, str | Callable[[str], Store]] = {
+    "file": "tether.stores.file:open_file_store",
+    "oci": "tether.stores.oci:open_oci_store",
+    "s3": "tether.stores.s3:open_s3_store",
+}
+
+
+def open_store(url: str | os.PathLike[str]) -> Store:
+    """Open the store at ``url``: a folder path, file://, oci:// or s3://."""
+    text = os.fspath(url)
+    scheme = urlparse(text).scheme if "://" in text else "file"
+    backend = BACKENDS.get(scheme)
+    if backend is None:
+        raise StoreURLError(f"unknown store URL scheme {scheme!r} in {text!r}")
+    if isinstance(backend, str):
+        module_name, _, attr = backend.partition(":")
+        try:
+            backend = getattr(importlib.import_module(module_name), attr)
+        except ModuleNotFoundError as exc:
+            raise StoreURLError(
+                f"store backend for {scheme}:// is not available ({exc.name} is not installed)",
+                f"install the extra: pip install 'tether[{scheme}]'",
+            ) from exc
+    return backend(text)
+
+
+def select_store_url(option: str | None, recipe_store: str | None, project_dir: Path) -> str:
+    """The store to use: --store, else $TETHER_STORE, else the recipe's, else ./releases."""
+    for candidate in (option, os.environ.get(STORE_ENV), recipe_store):
+        if candidate:
+            return candidate
+    return str(Path(project_dir) / DEFAULT_STORE_DIR)
