@@ -137,3 +137,28 @@ class IntegrityError(TetherError, ValueError):
     ) -> None:
         super().__init__(message, hint)
         self.problems = problems or []
+
+
+# --- build (tether.recipe) -----------------------------------------------------------------
+
+
+class SourceNotFoundError(TetherError, FileNotFoundError):
+    """A build source that is not there: a missing folder, or a revision the cache lacks."""
+
+    default_hint = "check [source] in the recipe; see docs/recipe.md"
+
+
+class MissingDependencyError(TetherError, ImportError):
+    """An optional toolchain (the build extra) that is not installed."""
+
+    default_hint = "install the build toolchain: pip install torch==2.13.0 'tether[build]'"
+
+
+class QualityGateError(TetherError, ValueError):
+    """A built model that fails its quality gate (int8/fp32 parity, export check)."""
+
+    exit_code = 1
+    default_hint = (
+        "nothing was written; change the quantization settings in the recipe, "
+        "or lower [parity] thresholds deliberately"
+    )

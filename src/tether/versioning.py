@@ -23,7 +23,9 @@ from tether.errors import InvalidNameError, InvalidTagError, InvalidVersionError
 
 __all__ = [
     "BUMP_PARTS",
+    "NAME_GRAMMAR",
     "RELEASE_TAG_PREFIX",
+    "TAG_KINDS",
     "ArtifactName",
     "Tag",
     "Version",
@@ -74,6 +76,8 @@ def _why_not_semver(body: str) -> str:
             return f"it is a tag, not a version (the version part is {body[len(prefix) :]!r})"
     rest, plus, build = body.partition("+")
     core, dash, pre = rest.partition("-")
+    if not core:
+        return "it does not start with a number"
     numbers = core.split(".")
     if len(numbers) != 3:
         return f"it has {len(numbers)} dot-separated numbers; a version has exactly three"
@@ -415,8 +419,11 @@ _FIELD = r"[A-Za-z0-9][A-Za-z0-9._]*"
 _STAMP = r"[0-9]{8}-[0-9]{6}"
 _FIELD_RE = re.compile(_FIELD)
 _STAMP_RE = re.compile(_STAMP)
-# The config is matched lazily and each suffix strictly, so `-v<semver>` with hyphens in
-# its pre-release still reads back; ArtifactName refuses any name that would not.
+_DATE_PART = re.compile(r"[0-9]{8}")
+_TIME_PART = re.compile(r"[0-9]{6}")
+# The first YYYYmmdd-HHMMSS is the training time (a config may not hold one); the config is
+# matched lazily and each suffix strictly, so `-v<semver>` with hyphens in its pre-release
+# reads back. ArtifactName also checks that its own str() reads back, as a backstop.
 _NAME_RE = re.compile(
     rf"(?P<base>{_FIELD})-(?P<config>{_FIELD}(?:-{_FIELD})*?)-(?P<trained>{_STAMP})"
     rf"-(?P<format>{_FIELD})"
@@ -504,6 +511,12 @@ class ArtifactName:
     def __post_init__(self) -> None:
         _check_field(self.base, "base")
         _check_field(self.config, "config", dashes=True)
+        if _first_stamp(self.config.split("-")) is not None:
+            raise InvalidNameError(
+                f"invalid config {self.config!r}: it holds a YYYYmmdd-HHMMSS time, and the "
+                "first such time in a name is the training time",
+                "drop the time from the config, or join its parts with '_' or '.'",
+            )
         _check_field(self.format, "format")
         object.__setattr__(self, "trained_at", _to_utc(self.trained_at, "trained_at"))
         if self.exported_at is not None:
@@ -596,17 +609,36 @@ def build_name(
     return ArtifactName(base, config, trained_at, fmt, exported_at=exported_at)
 
 
+def _first_stamp(parts: list[str]) -> int | None:
+    """Index of the first ``YYYYmmdd``, ``HHMMSS`` pair of ``-``-separated parts."""
+    for i in range(len(parts) - 1):
+        if _DATE_PART.fullmatch(parts[i]) and _TIME_PART.fullmatch(parts[i + 1]):
+            return i
+    return None
+
+
 def _why_not_name(text: str) -> str:
     bad = next((c for c in text if not (c.isascii() and (c.isalnum() or c in "._-"))), None)
     if bad is not None:
         return f"unsafe character {bad!r}"
     if text.startswith("-") or text.endswith("-") or "--" in text:
         return "it has an empty field (leading, trailing or double '-')"
-    if not _STAMP_RE.search(text):
+    parts = text.split("-")
+    odd = next((part for part in parts if part[0] in "._"), None)
+    if odd is not None:
+        return f"field {odd!r} does not start with a letter or digit"
+    first = _first_stamp(parts)
+    if first is None:
         return "it has no YYYYmmdd-HHMMSS training time"
+    stamp = f"{parts[first]}-{parts[first + 1]}"
+    if first < 2:
+        return f"it needs a base and a config before the training time {stamp}"
+    tail = "-".join(parts[first + 2 :])
+    if not tail:
+        return f"it has no format after the training time {stamp}"
     return (
-        "it does not split into base, config, training time, format and an optional suffix"
-        " (base and format may not contain '-')"
+        f"after the training time {stamp}, {tail!r} is not "
+        "<format>[-<YYYYmmdd-HHMMSS>|-v<semver>] (a format holds no '-')"
     )
 
 
@@ -619,7 +651,7 @@ def parse_name(text: str) -> ArtifactName:
     if len(text) > _NAME_MAX:
         raise InvalidNameError(f"invalid name {text[:40]!r}...: over {_NAME_MAX} characters")
     match = _NAME_RE.fullmatch(text)
-    if match is None:
+    if match is None or _first_stamp(match.group("config").split("-")) is not None:
         raise InvalidNameError(f"invalid name {text!r}: {_why_not_name(text)}", _NAME_HINT)
     try:
         trained = parse_timestamp(match.group("trained"), field="training time")

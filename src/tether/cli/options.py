@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,9 +63,7 @@ class ByteProgress:
 
     def __call__(self, _file: str, done: int, total: int) -> None:
         if self._bar is None:
-            self._bar = click.progressbar(
-                length=max(total, 1), label=self.label, file=click.get_text_stream("stderr")
-            )
+            self._bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
             self._bar.__enter__()
         self._bar.update(done - self._shown)
         self._shown = done

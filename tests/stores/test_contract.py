@@ -1,0 +1,185 @@
+"""The Store contract, run against every backend in STORE_KINDS (see conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_random
+from tests.stores.conftest import StoreHarness
+from tether.errors import IntegrityError, ReleaseExistsError, ReleaseNotFoundError
+from tether.fetch import fetch_release
+from tether.release import (
+    PROMOTED,
+    WITHDRAWN,
+    list_releases,
+    promote,
+    publish_release,
+    read_manifest,
+    release_info,
+    withdraw,
+)
+from tether.stores import open_store
+from tether.stores.base import read_bytes
+
+
+def _release_files(harness: StoreHarness, name: str, version: str) -> dict[str, str]:
+    store = harness.store
+    return {
+        rel: hashlib.sha256(read_bytes(store, name, version, rel)).hexdigest()
+        for rel in store.files(name, version)
+    }
+
+
+def test_publish_list_read(harness: StoreHarness, artifact_dir: Path) -> None:
+    info = publish_release(harness.store, artifact_dir, name="demo", version="v1.0.0")
+    assert (info.version, info.state) == ("1.0.0", "pre-release")
+    assert harness.store.names() == ["demo"]
+    assert harness.store.versions("demo") == ["1.0.0"]
+    sizes = harness.store.files("demo", "1.0.0")
+    assert sizes["model.gguf"] == 300_000
+    assert set(sizes) == {"model.gguf", "Modelfile", "MANIFEST.txt", "provenance.intoto.json"}
+    whole = read_bytes(harness.store, "demo", "1.0.0", "model.gguf")
+    assert whole == (artifact_dir / "model.gguf").read_bytes()
+    tail = b"".join(harness.store.read_chunks("demo", "1.0.0", "model.gguf", start=299_000))
+    assert tail == whole[299_000:]
+    manifest, _ = read_manifest(harness.store, "demo", "1.0.0")
+    assert manifest.files["model.gguf"] == hashlib.sha256(whole).hexdigest()
+
+
+def test_missing_release_and_file(harness: StoreHarness, artifact_dir: Path) -> None:
+    with pytest.raises(ReleaseNotFoundError):
+        harness.store.files("demo", "9.9.9")
+    publish_release(harness.store, artifact_dir, name="demo", version="1.0.0")
+    with pytest.raises(FileNotFoundError):  # ReleaseNotFoundError is a FileNotFoundError
+        read_bytes(harness.store, "demo", "1.0.0", "nope.bin")
+
+
+def test_next_version_is_patch_after_highest(harness: StoreHarness, artifact_dir: Path) -> None:
+    publish_release(harness.store, artifact_dir, name="demo", version="1.2.0")
+    assert publish_release(harness.store, artifact_dir, name="demo").version == "1.2.1"
+    # the pin (floor) is above the store: the next version goes past it, no collision
+    assert publish_release(harness.store, artifact_dir, name="demo", floor="2.0.0").version == (
+        "2.0.1"
+    )
+
+
+def test_refuses_overwrite_and_keeps_winner(
+    harness: StoreHarness, artifact_dir: Path, tmp_path: Path
+) -> None:
+    publish_release(harness.store, artifact_dir, name="demo", version="1.0.0")
+    before = _release_files(harness, "demo", "1.0.0")
+    other = tmp_path / "other"
+    write_random(other / "model.gguf", 1000, seed=7)
+    with pytest.raises(ReleaseExistsError, match=r"already has demo model-v1\.0\.0"):
+        publish_release(harness.store, other, name="demo", version="1.0.0")
+    assert _release_files(harness, "demo", "1.0.0") == before
+
+
+def _publish_in_child(url: str, folder: str, results: multiprocessing.Queue) -> None:
+    try:
+        publish_release(open_store(url), Path(folder), name="demo", version="1.0.0")
+        results.put("won")
+    except ReleaseExistsError:
+        results.put("refused")
+    except Exception as exc:  # surfaced in the parent's assertion
+        results.put(f"error: {exc!r}")
+
+
+def test_racing_publishers_exactly_one_wins(harness: StoreHarness, tmp_path: Path) -> None:
+    folders = []
+    for seed in (1, 2):
+        folder = tmp_path / f"candidate{seed}"
+        write_random(folder / "model.gguf", 8 << 20, seed=seed)
+        folders.append(folder)
+    ctx = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_publish_in_child, args=(harness.url, str(f), results)) for f in folders
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+    outcomes = sorted(results.get(timeout=5) for _ in procs)
+    assert outcomes == ["refused", "won"]
+    # the winner's files are intact: exactly one candidate's bytes, matching the MANIFEST
+    manifest, _ = read_manifest(harness.store, "demo", "1.0.0")
+    stored = _release_files(harness, "demo", "1.0.0")
+    assert {rel: stored[rel] for rel in manifest.files} == manifest.files
+    candidates = {hashlib.sha256((f / "model.gguf").read_bytes()).hexdigest() for f in folders}
+    assert stored["model.gguf"] in candidates
+
+
+def test_state_changes_keep_files(harness: StoreHarness, artifact_dir: Path) -> None:
+    publish_release(harness.store, artifact_dir, name="demo", version="1.0.0")
+    publish_release(harness.store, artifact_dir, name="demo", version="1.1.0")
+    before = _release_files(harness, "demo", "1.0.0")
+    assert promote(harness.store, "demo", "1.0.0").state == PROMOTED
+    assert withdraw(harness.store, "demo", "1.0.0", reason="bad recall").state == WITHDRAWN
+    info = release_info(harness.store, "demo", "1.0.0")
+    assert [e["event"] for e in info.history] == ["published", "promoted", "withdrawn"]
+    assert info.history[-1]["reason"] == "bad recall"
+    assert _release_files(harness, "demo", "1.0.0") == before  # a record, still readable
+    assert [(r.version, r.state) for r in list_releases(harness.store, "demo")] == [
+        ("1.0.0", WITHDRAWN),
+        ("1.1.0", "pre-release"),
+    ]
+
+
+def test_fetch_verifies_and_refuses_tampered(
+    harness: StoreHarness, artifact_dir: Path, tmp_path: Path
+) -> None:
+    publish_release(harness.store, artifact_dir, name="demo", version="1.0.0")
+    result = fetch_release(harness.store, "demo", "1.0.0", tmp_path / "models")
+    assert (result.folder / "model.gguf").read_bytes() == (artifact_dir / "model.gguf").read_bytes()
+
+    write_random(artifact_dir / "model.gguf", 300_000, seed=2)  # 1.0.1 has a new model
+    publish_release(harness.store, artifact_dir, name="demo", version="1.0.1")
+    data = bytearray((artifact_dir / "model.gguf").read_bytes())
+    data[1234] ^= 0x01
+    harness.tamper("demo", "1.0.1", "model.gguf", bytes(data))
+    with pytest.raises(IntegrityError, match=r"model\.gguf .*does not match"):
+        fetch_release(harness.store, "demo", "1.0.1", tmp_path / "models")
+    prepared = json.loads((result.folder / ".prepared.json").read_text())
+    assert prepared["release"] == "model-v1.0.0"  # nothing of 1.0.1 was activated
+    assert (
+        hashlib.sha256((result.folder / "model.gguf").read_bytes()).hexdigest()
+        == (prepared["files"]["model.gguf"]["sha256"])
+    )
+    assert not [p for p in result.folder.rglob("*") if p.name.endswith(".tether-part")]
+
+
+class _DroppingStore:
+    """Wraps a store; the first read of each file breaks off after ``after`` bytes."""
+
+    def __init__(self, inner: object, after: int) -> None:
+        self._inner, self._after, self.starts = inner, after, []
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self._inner, attr)
+
+    def read_chunks(self, name: str, version: str, path: str, start: int = 0) -> Iterator[bytes]:
+        self.starts.append((path, start))
+        sent = 0
+        for chunk in self._inner.read_chunks(name, version, path, start):  # type: ignore[attr-defined]
+            if start == 0 and path == "model.gguf" and sent + len(chunk) > self._after:
+                yield chunk[: self._after - sent]
+                raise ConnectionError("connection reset by peer")
+            sent += len(chunk)
+            yield chunk
+
+
+def test_fetch_resumes_with_ranged_read(harness: StoreHarness, tmp_path: Path) -> None:
+    folder = tmp_path / "big"
+    write_random(folder / "model.gguf", 3 << 20, seed=3)
+    publish_release(harness.store, folder, name="demo", version="1.0.0")
+    dropping = _DroppingStore(harness.store, after=1 << 20)
+    result = fetch_release(dropping, "demo", "1.0.0", tmp_path / "models")  # type: ignore[arg-type]
+    assert ("model.gguf", 1 << 20) in dropping.starts  # resumed where it broke, not from 0
+    assert (result.folder / "model.gguf").read_bytes() == (folder / "model.gguf").read_bytes()
