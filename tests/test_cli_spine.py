@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -91,12 +92,15 @@ def test_debug_shows_traceback(project_dir: Path) -> None:
 def test_every_command_has_help() -> None:
     runner = CliRunner()
 
-    def walk(command: object, path: list[str]) -> None:
+    def walk(command: click.Command, path: list[str]) -> None:
         result = runner.invoke(main, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Usage:" in result.output
-        for name in getattr(command, "commands", {}):
-            walk(command.commands[name], [*path, name])  # type: ignore[attr-defined]
+        if isinstance(command, click.Group):
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), [*path, name])  # type: ignore[arg-type]
 
     walk(main, [])
-    assert {"release", "pin", "fetch", "verify", "audit", "version", "name"} <= set(main.commands)
+    names = set(main.list_commands(click.Context(main)))
+    assert {"release", "pin", "fetch", "verify", "audit", "version", "name"} <= names

@@ -162,3 +162,65 @@ class QualityGateError(TetherError, ValueError):
         "nothing was written; change the quantization settings in the recipe, "
         "or lower [parity] thresholds deliberately"
     )
+
+
+# --- runtime ---------------------------------------------------------------------------
+# Raised by tether.load / tether.resolve / Embedder (tether.profile, tether.resolution,
+# tether.runtime). Each carries a machine-readable ``reason`` code besides its message.
+
+
+class ProfileIncompleteError(ProfileNotFoundError):
+    """No candidate folder holds a complete profile for the wanted variant.
+
+    ``trail`` lists every candidate folder with the reason it was rejected (the same
+    lines are in ``problems``, which the CLI prints under the error line).
+    """
+
+    default_hint = (
+        "fetch the pinned release: `tether fetch` (into ./data/embedding_models), or "
+        "`tether fetch --dest DIR` and pass path=DIR / set TETHER_MODELS_DIR=DIR"
+    )
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        reason: str = "incomplete",
+        trail: list | None = None,
+        problems: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+        self.trail = list(trail or [])
+        self.problems = problems or []
+
+
+class RuntimeOptionError(TetherError, ValueError):
+    """An Embedder option or input that cannot be used (threads, batch token cap, texts)."""
+
+    default_hint = "see docs/runtime.md for the options of tether.load and tether embed"
+
+
+class ProbeMismatchError(TetherError, ValueError):
+    """The probe self-test found vectors that disagree with the release's probe.json."""
+
+    exit_code = 1
+    default_hint = (
+        "this onnxruntime/CPU does not reproduce the release's vectors: run `tether verify` "
+        "on the folder, re-fetch it, or pin another onnxruntime version"
+    )
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        reason: str = "probe_mismatch",
+        worst_cosine: float | None = None,
+        problems: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+        self.worst_cosine = worst_cosine
+        self.problems = problems or []

@@ -25,8 +25,45 @@ _COMMAND_MODULES = [
 ]
 
 
+# Command name -> its module, so that running one command imports only its module (a
+# no-op `tether fetch` must stay fast). Commands not listed are found by scanning.
+_COMMAND_HOMES = {
+    "version": "versions",
+    "name": "versions",
+    "release": "releases",
+    "list": "releases",
+    "show": "releases",
+    "promote": "releases",
+    "withdraw": "releases",
+    "download": "releases",
+    "pin": "pins",
+    "fetch": "fetching",
+    "verify": "fetching",
+    "audit": "fetching",
+}
+
+
+def _commands_of(module_name: str) -> dict[str, click.Command]:
+    module = importlib.import_module(f"tether.cli.{module_name}")
+    return {command.name: command for command in module.COMMANDS if command.name}
+
+
 class _TetherGroup(click.Group):
-    """Turns TetherError into `error: <problem>; <fix>` and its exit code (no traceback)."""
+    """Loads commands lazily; turns TetherError into `error: <problem>; <fix>` + exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(self.commands)
+        for module_name in _COMMAND_MODULES:
+            names |= set(_commands_of(module_name))
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        home = _COMMAND_HOMES.get(cmd_name)
+        for module_name in [home] if home else _COMMAND_MODULES:
+            command = _commands_of(module_name).get(cmd_name)
+            if command is not None:
+                return command
+        return None
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -58,9 +95,3 @@ def main(ctx: click.Context, debug: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-
-
-for _module_name in _COMMAND_MODULES:
-    _module = importlib.import_module(f"tether.cli.{_module_name}")
-    for _command in _module.COMMANDS:
-        main.add_command(_command)

@@ -1,0 +1,306 @@
+"""The profile contract (profile.json) and the stat-only completeness check of a profile folder.
+
+A profile folder ``<root>/<profile_id>/`` holds the release files for one or both variants
+and ``.prepared.json``, written last by ``tether fetch`` once every file was verified. At
+start-up nothing is hashed: a folder is *complete for a variant* when ``.prepared.json`` is
+there and every file that variant needs (profile.json, tokenizer.json, the model, its
+external-data sidecars) is listed in it, on disk, non-empty, and of the recorded size.
+``tether verify`` is the slow, hashing check.
+
+Every rejection is a :class:`Rejection` with a stable ``reason`` code (see ``REASONS``), so
+the resolver can explain in one line why a folder was skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.errors import ManifestError, RuntimeOptionError
+from tether.paths import check_relative_path
+from tether.prepared import PREPARED_FILE, Prepared, read_prepared
+
+PROFILE_FILE = "profile.json"
+TOKENIZER_FILE = "tokenizer.json"
+PROBE_FILE = "probe.json"
+
+POOLINGS = ("mean", "cls", "last")
+#: The fields that must stay equal for stored vectors to stay comparable.
+CONTRACT_KEYS = ("profile_id", "dim", "pooling", "normalize", "max_length", "tokenizer_sha256")
+
+#: Rejection reason codes, with the words used in trails and logs.
+REASONS: dict[str, str] = {
+    "not_found": "no folder here",
+    "no_prepared": "no .prepared.json (not fetched by tether, or the fetch did not finish)",
+    "prepared_malformed": ".prepared.json is malformed",
+    "missing_profile": "profile.json is missing",
+    "profile_malformed": "profile.json is malformed",
+    "contract_differs": "profile contract differs from the one asked for",
+    "variant_unknown": "profile.json declares no such variant",
+    "missing_tokenizer": "tokenizer.json is missing",
+    "missing_model": "model file for the variant is missing",
+    "only_other_variant": "only the other variant is present",
+    "missing_sidecar": "external-data sidecar is missing",
+    "missing_probe": "probe.json is missing (needed for the self-test)",
+    "zero_byte": "zero-byte file",
+    "size_differs": "file size differs from .prepared.json",
+}
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One model variant of a profile: its ONNX file and optional external-data files."""
+
+    name: str
+    file: str
+    data: tuple[str, ...] = ()
+    quantization: Mapping[str, Any] | None = None
+
+    @property
+    def dynamic_quantization(self) -> bool:
+        """True when activations are quantized at run time with scales over the whole input.
+
+        Such a model's output for one text depends on the other rows of its batch, so the
+        runtime must run it one text at a time. Unknown int8 quantization counts as dynamic.
+        """
+        if self.quantization is None:
+            return self.name == "int8"
+        return str(self.quantization.get("method", "dynamic")).lower() == "dynamic"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A parsed, validated profile.json."""
+
+    profile_id: str
+    dim: int
+    pooling: str
+    normalize: bool
+    max_length: int
+    tokenizer_sha256: str | None
+    inputs: tuple[str, ...]
+    output: str
+    variants: Mapping[str, VariantSpec]
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def model_id(self, variant: str) -> str:
+        """The id stamped on vectors: ``local-text-retrieval-v1-384d-int8-mlen256``.
+
+        Two vectors are comparable exactly when their model ids are equal.
+        """
+        return f"{self.profile_id}-{self.dim}d-{variant}-mlen{self.max_length}"
+
+    def contract(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in CONTRACT_KEYS}
+
+    def differences(self, expect: Mapping[str, Any]) -> list[str]:
+        """``key: have X, asked Y`` for each contract field that differs from ``expect``."""
+        check_expect(expect)
+        contract = self.contract()
+        return [
+            f"{key}: have {contract[key]!r}, asked {value!r}"
+            for key, value in expect.items()
+            if contract[key] != value
+        ]
+
+
+def check_expect(expect: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``expect`` if it names only contract fields (a typo must not silently match anything)."""
+    unknown = sorted(set(expect) - set(CONTRACT_KEYS))
+    if unknown:
+        raise RuntimeOptionError(
+            f"unknown profile contract fields {unknown}",
+            f"expect may name: {', '.join(CONTRACT_KEYS)}",
+        )
+    return expect
+
+
+def parse_profile(data: Any, *, where: str = PROFILE_FILE) -> Profile:
+    """A Profile from profile.json's decoded JSON; ManifestError naming the bad field."""
+
+    def bad(problem: str) -> ManifestError:
+        return ManifestError(f"{where}: {problem}", "re-fetch the profile: tether fetch")
+
+    if not isinstance(data, dict):
+        raise bad("not a JSON object")
+
+    def get(key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in data:
+            if default is ...:
+                raise bad(f"missing {key!r}")
+            return default
+        value = data[key]
+        # bool is an int: refuse it where a number is meant, and vice versa.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise bad(f"{key!r} has the wrong type ({type(value).__name__})")
+        return value
+
+    profile_id = get("profile_id", str)
+    dim = get("dim", int)
+    max_length = get("max_length", int)
+    if dim <= 0 or max_length <= 0:
+        raise bad("dim and max_length must be positive")
+    pooling = get("pooling", str)
+    if pooling not in POOLINGS:
+        raise bad(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
+    inputs = get("inputs", list, ["input_ids", "attention_mask"])
+    if not inputs or not all(isinstance(name, str) for name in inputs):
+        raise bad("'inputs' must be a non-empty list of input names")
+    variants_raw = get("variants", dict)
+    if not variants_raw:
+        raise bad("'variants' is empty")
+    variants: dict[str, VariantSpec] = {}
+    for name, spec in variants_raw.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
+            raise bad(f"variant {name!r} needs a 'file'")
+        data_files = spec.get("data", [])
+        if not isinstance(data_files, list) or not all(isinstance(f, str) for f in data_files):
+            raise bad(f"variant {name!r}: 'data' must be a list of paths")
+        quantization = spec.get("quantization")
+        if quantization is not None and not isinstance(quantization, dict):
+            raise bad(f"variant {name!r}: 'quantization' must be an object")
+        variants[name] = VariantSpec(
+            name=name,
+            file=check_relative_path(spec["file"], where=where),
+            data=tuple(check_relative_path(f, where=where) for f in data_files),
+            quantization=quantization,
+        )
+    return Profile(
+        profile_id=profile_id,
+        dim=dim,
+        pooling=pooling,
+        normalize=get("normalize", bool, True),
+        max_length=max_length,
+        tokenizer_sha256=get("tokenizer_sha256", (str, type(None)), None),
+        inputs=tuple(inputs),
+        output=get("output", str, "last_hidden_state"),
+        variants=variants,
+        raw=data,
+    )
+
+
+def read_profile(folder: Path) -> Profile:
+    """The folder's profile.json; FileNotFoundError when absent, ManifestError when invalid."""
+    path = Path(folder) / PROFILE_FILE
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc})", "re-fetch the profile") from exc
+    return parse_profile(data, where=str(path))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a folder cannot serve a variant: a stable code and the specifics."""
+
+    reason: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        words = REASONS.get(self.reason, self.reason)
+        return f"{words}: {self.detail}" if self.detail else words
+
+
+@dataclass
+class ProfileFolder:
+    """A candidate folder, its records read once (two small JSON files, never a model).
+
+    ``rejection`` is set when the folder as a whole is unusable (no .prepared.json, a
+    profile.json for another contract, ...); otherwise ask :meth:`check` per variant.
+    """
+
+    folder: Path
+    profile: Profile | None = None
+    prepared: Prepared | None = None
+    rejection: Rejection | None = None
+
+    @classmethod
+    def open(
+        cls, folder: Path, profile_id: str, expect: Mapping[str, Any] | None = None
+    ) -> ProfileFolder:
+        folder = Path(folder)
+        if not folder.is_dir():
+            return cls(folder, rejection=Rejection("not_found"))
+        try:
+            prepared = read_prepared(folder)
+        except ManifestError as exc:
+            return cls(folder, rejection=Rejection("prepared_malformed", str(exc)))
+        if prepared is None:
+            return cls(folder, rejection=Rejection("no_prepared"))
+        try:
+            profile = read_profile(folder)
+        except FileNotFoundError:
+            return cls(folder, prepared=prepared, rejection=Rejection("missing_profile"))
+        except (ManifestError, UnicodeDecodeError) as exc:
+            return cls(folder, prepared=prepared, rejection=Rejection("profile_malformed", str(exc)))
+        result = cls(folder, profile=profile, prepared=prepared)
+        differences = [] if profile.profile_id == profile_id else [
+            f"profile_id: have {profile.profile_id!r}, asked {profile_id!r}"
+        ]
+        differences += profile.differences(expect or {})
+        if differences:
+            result.rejection = Rejection("contract_differs", "; ".join(differences))
+            return result
+        # profile.json was read above: it must also be the verified one.
+        result.rejection = result._check_file(PROFILE_FILE, "missing_profile")
+        return result
+
+    def check(self, variant: str, *, need_probe: bool = False) -> Rejection | None:
+        """None when the folder is complete for ``variant``, else the first reason it is not."""
+        if self.rejection is not None:
+            return self.rejection
+        assert self.profile is not None and self.prepared is not None
+        spec = self.profile.variants.get(variant)
+        if spec is None:
+            declared = ", ".join(sorted(self.profile.variants))
+            return Rejection("variant_unknown", f"{variant!r} (profile has {declared})")
+        rejection = self._check_file(TOKENIZER_FILE, "missing_tokenizer")
+        if rejection is None:
+            rejection = self._check_file(spec.file, "missing_model")
+        if rejection is not None and rejection.reason == "missing_model":
+            other = self._other_complete_variant(variant)
+            if other is not None:
+                return Rejection("only_other_variant", f"{other} present, {variant} asked")
+            return rejection
+        if rejection is not None:
+            return rejection
+        for sidecar in self.sidecars(spec):
+            rejection = self._check_file(sidecar, "missing_sidecar")
+            if rejection is not None:
+                return rejection
+        return self._check_file(PROBE_FILE, "missing_probe") if need_probe else None
+
+    def sidecars(self, spec: VariantSpec) -> list[str]:
+        """The variant's external-data files: declared ones and ``<file>_data*`` in the record."""
+        assert self.prepared is not None
+        listed = {rel for rel in self.prepared.files if rel.startswith(spec.file + "_data")}
+        return sorted(listed | set(spec.data))
+
+    def _other_complete_variant(self, variant: str) -> str | None:
+        assert self.profile is not None
+        for name, spec in sorted(self.profile.variants.items()):
+            if name != variant and self._check_file(spec.file, "missing_model") is None:
+                return name
+        return None
+
+    def _check_file(self, rel: str, missing_reason: str) -> Rejection | None:
+        assert self.prepared is not None
+        entry = self.prepared.files.get(rel)
+        if entry is None:
+            return Rejection(missing_reason, f"{rel} not listed in {PREPARED_FILE}")
+        try:
+            size = os.stat(self.folder / rel).st_size
+        except FileNotFoundError:
+            return Rejection(missing_reason, rel)
+        except OSError as exc:  # e.g. a folder where the file should be
+            return Rejection(missing_reason, f"{rel} ({exc.strerror})")
+        if size == 0:
+            return Rejection("zero_byte", rel)
+        if size != entry.size:
+            return Rejection("size_differs", f"{rel}: {size} bytes, recorded {entry.size}")
+        return None

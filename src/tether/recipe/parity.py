@@ -1,0 +1,175 @@
+"""Parity: how closely one way of computing the vectors follows another.
+
+The build checks fp32 ONNX against the checkpoint run in torch (the export is right) and
+int8 against fp32 (the quantization is good enough), on a fixed, varied set of texts
+shipped in the package (parity_texts.json: short, long beyond max_length, code, URLs,
+non-Latin scripts, emoji, noise). The probe texts (probe_texts.json) are a small subset
+whose vectors go into probe.json for the runtime's self-test.
+
+numpy, onnxruntime and tokenizers are runtime dependencies; torch is imported only in
+:func:`embed_torch`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+PARITY_BATCH = 32  # int8 activation scales cover the whole padded batch: measure it so
+ORT_THREADS = 1  # one thread: the same numbers (and probe.json bytes) on every run
+
+
+def parity_texts() -> list[str]:
+    """The built-in parity set (>= 200 texts)."""
+    return _texts("parity_texts.json")
+
+
+def probe_texts() -> list[str]:
+    """The built-in probe texts, whose vectors probe.json records."""
+    return _texts("probe_texts.json")
+
+
+def _texts(name: str) -> list[str]:
+    data = json.loads(resources.files("tether.recipe").joinpath(name).read_text("utf-8"))
+    return list(data["texts"])
+
+
+@dataclass(frozen=True)
+class ParityStats:
+    """Cosine similarity of ``candidate`` vectors to ``reference`` vectors, text by text."""
+
+    candidate: str  # e.g. "int8"
+    reference: str  # e.g. "fp32"
+    mean: float
+    min: float
+    count: int
+    batch_size: int
+    worst_text: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.candidate} vs {self.reference} cosine mean {self.mean:.5f} "
+            f"min {self.min:.5f} over {self.count} texts in batches of {self.batch_size}"
+        )
+
+
+def compare(
+    candidate: np.ndarray,
+    reference: np.ndarray,
+    texts: list[str],
+    *,
+    names: tuple[str, str],
+    batch_size: int,
+) -> ParityStats:
+    cos = cosines(candidate, reference)
+    worst = int(np.argmin(cos))
+    return ParityStats(
+        candidate=names[0],
+        reference=names[1],
+        mean=float(cos.mean()),
+        min=float(cos[worst]),
+        count=len(texts),
+        batch_size=batch_size,
+        worst_text=texts[worst],
+    )
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity, in float64."""
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
+
+
+# --- computing vectors --------------------------------------------------------------------
+
+
+def load_tokenizer(tokenizer_json: bytes) -> Any:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(tokenizer_json.decode("utf-8"))
+
+
+def encode(tokenizer: Any, texts: list[str], inputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Token arrays for one batch, as the runtime feeds them (int64)."""
+    encodings = tokenizer.encode_batch(texts)
+    arrays = {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+    return {name: arrays[name] for name in inputs}
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    """Sentence vectors from token vectors: mean over real tokens, the first, or the last."""
+    if pooling == "cls":
+        return hidden[:, 0, :]
+    if pooling == "last":  # right padding: the last real token sits at length - 1
+        last = np.maximum(mask.sum(axis=1) - 1, 0)
+        return hidden[np.arange(hidden.shape[0]), last, :]
+    weights = mask[..., None].astype(hidden.dtype)
+    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def embed_onnx(
+    model_file: Path,
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    pooling: str,
+    unit: bool,
+    inputs: tuple[str, ...],
+    batch_size: int = PARITY_BATCH,
+) -> np.ndarray:
+    """Vectors of ``texts`` with onnxruntime, batches in the order given."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = ORT_THREADS
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    out = []
+    for start in range(0, len(texts), batch_size):
+        feed = encode(tokenizer, texts[start : start + batch_size], inputs)
+        (hidden,) = session.run(None, feed)
+        out.append(pool(hidden, feed["attention_mask"], pooling))
+    vectors = np.concatenate(out).astype(np.float32)
+    return normalize(vectors) if unit else vectors
+
+
+def embed_torch(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: list[str],
+    *,
+    pooling: str,
+    unit: bool,
+    inputs: tuple[str, ...],
+    batch_size: int = PARITY_BATCH,
+) -> np.ndarray:
+    """The reference: the checkpoint itself in torch, same tokens, same pooling."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            feed = encode(tokenizer, texts[start : start + batch_size], inputs)
+            hidden = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).last_hidden_state
+            out.append(pool(hidden.numpy(), feed["attention_mask"], pooling))
+    vectors = np.concatenate(out).astype(np.float32)
+    return normalize(vectors) if unit else vectors
