@@ -224,3 +224,18 @@ class ProbeMismatchError(TetherError, ValueError):
         self.reason = reason
         self.worst_cosine = worst_cosine
         self.problems = problems or []
+
+
+# --- remote stores -----------------------------------------------------------------------
+
+
+class StoreAuthError(TetherError, PermissionError):
+    """A registry or object store refused our credentials, or we have none it accepts.
+
+    Not a ConnectionError on purpose: retrying a refused request cannot succeed.
+    """
+
+    default_hint = (
+        "check the credentials (OCI: TETHER_OCI_USERNAME/TETHER_OCI_PASSWORD or "
+        "~/.docker/config.json; S3: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws)"
+    )

@@ -133,19 +133,12 @@ def _fetch_locked(
     to_download = [rel for rel in wanted if rel not in reused]
     temps: dict[str, Path] = {}
     try:
-        total = sum(sizes[rel] for rel in to_download)
-        done = 0
+        report = _Reporter(progress, sum(sizes[rel] for rel in to_download))
         for rel in to_download:
             temps[rel] = _temp_path(folder / rel)
-            done = download_verified(
-                store,
-                name,
-                version,
-                rel,
-                manifest.files[rel],
-                temps[rel],
-                on_bytes=(lambda n, rel=rel: progress(rel, n, total)) if progress else None,
-                offset=done,
+            report.file = rel
+            download_verified(
+                store, name, version, rel, manifest.files[rel], temps[rel], on_bytes=report
             )
         record = Prepared(
             store=store.url,
@@ -225,11 +218,10 @@ def download_verified(
     target: Path,
     *,
     on_bytes: Callable[[int], None] | None = None,
-    offset: int = 0,
-) -> int:
+) -> None:
     """Stream one release file into ``target``, hashing as it goes; resume after a dropped
     connection with a ranged read. Raises IntegrityError (and deletes ``target``) when the
-    bytes do not match. Returns ``offset`` plus the bytes written, for progress.
+    bytes do not match. ``on_bytes`` is called with the size of each chunk written.
     """
     digest = hashlib.sha256()
     written = 0
@@ -242,7 +234,7 @@ def download_verified(
                     digest.update(chunk)
                     written += len(chunk)
                     if on_bytes is not None:
-                        on_bytes(offset + written)
+                        on_bytes(len(chunk))
                 break
             except (ConnectionError, TimeoutError, StoreUnavailableError) as exc:
                 attempts += 1
@@ -258,7 +250,18 @@ def download_verified(
             f"(got {digest.hexdigest()[:12]}..., expected {expected_sha256[:12]}...)",
             "the store's copy is corrupt or was tampered with; nothing was activated",
         )
-    return offset + written
+
+
+class _Reporter:
+    """Turns per-chunk byte counts into (file, done, total) progress reports."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done, self.file = progress, total, 0, ""
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.file, self.done, self.total)
 
 
 def _activate(
@@ -303,19 +306,11 @@ def download_release(
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.with_name(f".{dest.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
-        total, done = sum(sizes.get(rel, 0) for rel in manifest.files), 0
+        report = _Reporter(progress, sum(sizes.get(rel, 0) for rel in manifest.files))
         for rel, digest in sorted(manifest.files.items()):
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-            done = download_verified(
-                store,
-                name,
-                version,
-                rel,
-                digest,
-                staging / rel,
-                on_bytes=(lambda n, rel=rel: progress(rel, n, total)) if progress else None,
-                offset=done,
-            )
+            report.file = rel
+            download_verified(store, name, version, rel, digest, staging / rel, on_bytes=report)
         write_atomic(staging / MANIFEST_FILE, manifest_raw)
         if dest.exists():
             dest.rmdir()

@@ -237,11 +237,15 @@ class ProfileFolder:
         except FileNotFoundError:
             return cls(folder, prepared=prepared, rejection=Rejection("missing_profile"))
         except (ManifestError, UnicodeDecodeError) as exc:
-            return cls(folder, prepared=prepared, rejection=Rejection("profile_malformed", str(exc)))
+            return cls(
+                folder, prepared=prepared, rejection=Rejection("profile_malformed", str(exc))
+            )
         result = cls(folder, profile=profile, prepared=prepared)
-        differences = [] if profile.profile_id == profile_id else [
-            f"profile_id: have {profile.profile_id!r}, asked {profile_id!r}"
-        ]
+        differences = (
+            []
+            if profile.profile_id == profile_id
+            else [f"profile_id: have {profile.profile_id!r}, asked {profile_id!r}"]
+        )
         differences += profile.differences(expect or {})
         if differences:
             result.rejection = Rejection("contract_differs", "; ".join(differences))

@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "pins",
     "fetching",
     "profiles",
+    "build",
 ]
 
 

@@ -42,9 +42,7 @@ class StampedVector:
         return cls(str(data["model_id"]), np.asarray(data["vector"], dtype=np.float32))
 
 
-def vector_problem(
-    vector: Any, stamp: str | None, *, model_id: str, dim: int
-) -> str | None:
+def vector_problem(vector: Any, stamp: str | None, *, model_id: str, dim: int) -> str | None:
     """None when a stored (vector, stamp) is current for ``model_id``, else the reason code."""
     if not stamp:
         return "missing_stamp"

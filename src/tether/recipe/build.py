@@ -1,0 +1,503 @@
+"""``build(recipe, out_dir)``: checkpoint -> the release files, checked, with provenance.
+
+Stages (each reported with its time): source, checkpoint, tokenizer, export fp32, check
+fp32, quantize int8, parity int8, metadata. Everything is written into a temporary folder
+beside ``out_dir`` and renamed into place at the end, so a failed or refused build leaves
+``out_dir`` as it was. The folder ends with a *draft* MANIFEST.txt (version unreleased):
+``tether release --from DIR`` checks the files against it and publishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import tether
+from tether.errors import ConfigError, MissingDependencyError, QualityGateError
+from tether.manifest import (
+    MANIFEST_FILE,
+    Manifest,
+    build_timestamp,
+    ci_run_url,
+    write_release_metadata,
+)
+from tether.recipe.schema import Recipe
+from tether.recipe.sources import ResolvedSource, resolve_source
+
+Progress = Callable[[str], None]
+
+FP32_FILE = "onnx/model.onnx"
+INT8_FILE = "onnx/model_quantized.onnx"
+PROFILE_FILE = "profile.json"
+PROBE_FILE = "probe.json"
+README_FILE = "README.md"
+TOKENIZER_FILE = "tokenizer.json"
+VOCAB_FILE = "vocab.txt"
+
+# Modules of the build extra; onnxruntime, tokenizers and numpy come with the runtime.
+BUILD_MODULES = ("torch", "transformers", "onnx", "huggingface_hub", "safetensors")
+# Distributions whose versions decide the bytes, in the order MANIFEST.txt lists them.
+TOOLING = (
+    "torch",
+    "transformers",
+    "onnx",
+    "onnxruntime",
+    "tokenizers",
+    "huggingface_hub",
+    "safetensors",
+    "numpy",
+)
+# probe.json: what the runtime's self-test should accept against the recorded vectors.
+# fp32 is batch-independent and near-exact across CPUs; int8 kernels differ by CPU
+# (VNNI vs AVX2 saturation), so it gets a looser bound.
+PROBE_MIN_COSINE = {"fp32": 0.9999, "int8": 0.99}
+PROBE_DIGITS = 8  # significant digits kept in probe.json (float32 noise is below)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The profile facts as used: the recipe's, else the checkpoint's."""
+
+    pooling: str
+    normalize: bool
+    max_length: int
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced and measured."""
+
+    out_dir: Path
+    manifest: Manifest  # the draft (version None) written to out_dir/MANIFEST.txt
+    profile: dict[str, Any]
+    source: ResolvedSource
+    recipe_digest: str  # sha256:<hex> of recipe_json
+    recipe_json: str  # the canonical recipe as used
+    parity: dict[str, Any] = field(default_factory=dict)  # "fp32", "int8" -> ParityStats
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds; "total"
+
+
+def build(
+    recipe: Recipe,
+    out_dir: Path,
+    *,
+    run_url: str | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build the release files of ``recipe`` into ``out_dir`` (replaced only on success).
+
+    Raises ConfigError (bad recipe or checkpoint), SourceNotFoundError, IntegrityError
+    (source digest pin, corrupted cache), QualityGateError (parity) or
+    MissingDependencyError (no build extra); in every case ``out_dir`` is untouched.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir).absolute()
+    check_out_dir(out_dir)
+    check_source_date_epoch()
+    require_toolchain()
+    say = progress or (lambda _line: None)
+    stages = _Stages(say, total=8 if "int8" in recipe.variants else 6)
+    say(f"building {recipe.name} from {recipe.source.describe()}")
+
+    with stages.stage("source") as stage:
+        source = resolve_source(recipe.source)
+        stage.detail = f"{source.model} at {source.revision}"
+    with stages.stage("checkpoint") as stage:
+        from tether.recipe.export import inspect_checkpoint
+
+        checkpoint = inspect_checkpoint(source.folder)
+        settings = resolve_settings(recipe, checkpoint)
+        stage.detail = (
+            f"{checkpoint.model_type}, dim {checkpoint.hidden_size}, pooling "
+            f"{settings.pooling}, normalize {str(settings.normalize).lower()}, "
+            f"max_length {settings.max_length}"
+        )
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        result = _build_into(work, recipe, source, checkpoint, settings, stages, run_url)
+        check_out_dir(out_dir)  # still safe to replace after the minutes the build took
+        work.chmod(0o777 & ~_umask())  # mkdtemp made it private; the result is not
+        _replace_dir(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    stages.timings["total"] = time.perf_counter() - started
+    say(f"built {recipe.name} into {out_dir} in {stages.timings['total']:.1f} s")
+    return BuildResult(out_dir=out_dir, timings=dict(stages.timings), **result)
+
+
+def _build_into(
+    work: Path,
+    recipe: Recipe,
+    source: ResolvedSource,
+    checkpoint: Any,
+    settings: Settings,
+    stages: _Stages,
+    run_url: str | None,
+) -> dict[str, Any]:
+    from tether.recipe import parity
+    from tether.recipe.export import EXPORTER, export_onnx, load_torch_model, normalise_tokenizer
+    from tether.recipe.quantize import quantize_int8
+
+    scratch = work / ".scratch"
+    int8 = "int8" in recipe.variants
+    thresholds = recipe.parity
+
+    with stages.stage("tokenizer") as stage:
+        tokenizer_json = normalise_tokenizer(source.folder, settings.max_length)
+        (work / TOKENIZER_FILE).write_bytes(tokenizer_json)
+        if checkpoint.has_vocab:
+            shutil.copyfile(source.folder / VOCAB_FILE, work / VOCAB_FILE)
+        tokenizer = parity.load_tokenizer(tokenizer_json)
+        stage.detail = f"truncation {settings.max_length}, padding to the batch's longest"
+
+    texts = parity.parity_texts()
+    with stages.stage("export fp32") as stage:
+        model = load_torch_model(source.folder)
+        exported = export_onnx(model, work / FP32_FILE, opset=recipe.opset, scratch=scratch)
+        if exported.dim != checkpoint.hidden_size:
+            raise ConfigError(
+                f"the export's output has width {exported.dim}, config.json says "
+                f"{checkpoint.hidden_size}",
+                "is this checkpoint a text encoder?",
+            )
+        stage.detail = f"{FP32_FILE} ({_mib(work / FP32_FILE)}), opset {recipe.opset}"
+
+    with stages.stage("check fp32") as stage:
+        common = {"pooling": settings.pooling, "unit": True, "inputs": exported.inputs}
+        reference = parity.embed_torch(model, tokenizer, texts, **common)
+        del model  # the torch copy of the weights is not needed past this point
+        gc.collect()
+        fp32 = parity.embed_onnx(exported.model_file, tokenizer, texts, **common)
+        fp32_stats = parity.compare(
+            fp32, reference, texts, names=("fp32", "torch"), batch_size=parity.PARITY_BATCH
+        )
+        stage.detail = fp32_stats.describe()
+        if fp32_stats.min < thresholds.fp32_min:
+            raise QualityGateError(
+                f"fp32 export check failed: {fp32_stats.describe()} (needs min >= "
+                f"{thresholds.fp32_min:g}); worst text {fp32_stats.worst_text[:40]!r}",
+                "the ONNX export does not reproduce the checkpoint; report it with the "
+                "tooling versions, or set [parity] fp32_min deliberately",
+            )
+    results: dict[str, Any] = {"fp32": fp32_stats}
+
+    if int8:
+        with stages.stage("quantize int8") as stage:
+            quantize_int8(exported.model_file, work / INT8_FILE, recipe.quantization, scratch=scratch)
+            stage.detail = f"{INT8_FILE} ({_mib(work / INT8_FILE)}), {recipe.quantization.describe()}"
+        with stages.stage("parity int8") as stage:
+            quantized = parity.embed_onnx(work / INT8_FILE, tokenizer, texts, **common)
+            int8_stats = parity.compare(
+                quantized, fp32, texts, names=("int8", "fp32"), batch_size=parity.PARITY_BATCH
+            )
+            stage.detail = int8_stats.describe()
+            if int8_stats.mean < thresholds.min_mean or int8_stats.min < thresholds.min:
+                raise QualityGateError(
+                    f"int8 parity gate failed: {int8_stats.describe()}; needs mean >= "
+                    f"{thresholds.min_mean:g} and min >= {thresholds.min:g}; worst text "
+                    f"{int8_stats.worst_text[:40]!r}"
+                )
+        results["int8"] = int8_stats
+
+    with stages.stage("metadata") as stage:
+        shutil.rmtree(scratch, ignore_errors=True)
+        files = {"fp32": work / FP32_FILE, "int8": work / INT8_FILE}
+        probe = _probe(recipe, settings, exported.inputs, tokenizer, files, int8)
+        (work / PROBE_FILE).write_text(probe, encoding="utf-8")
+        profile = _profile(recipe, settings, exported, tokenizer_json, work)
+        (work / PROFILE_FILE).write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
+        (work / README_FILE).write_text(
+            _model_card(recipe, source, settings, profile), encoding="utf-8"
+        )
+        recipe_json = canonical_recipe(recipe, source, settings)
+        recipe_digest = "sha256:" + hashlib.sha256(recipe_json.encode("utf-8")).hexdigest()
+        build_facts = {
+            "timestamp": build_timestamp(),
+            "workflow": ci_run_url(run_url),
+            "recipe": recipe_digest,
+            "quantization": recipe.quantization.describe() if int8 else "none",
+            "exporter": f"{EXPORTER}, opset {recipe.opset}",
+            "fp32_check": fp32_stats.describe(),
+        }
+        if int8:
+            build_facts["parity"] = results["int8"].describe()
+        build_facts["parity_thresholds"] = thresholds.describe()
+        sections = {
+            "Tooling": tooling_versions(),
+            "Source": {"model": source.model, "revision": source.revision},
+            "Build": build_facts,
+        }
+        manifest = write_release_metadata(work, Manifest(recipe.name, None, {}, sections))
+        stage.detail = f"{len(manifest.files)} files, {MANIFEST_FILE} (draft)"
+
+    return {
+        "manifest": manifest,
+        "profile": profile,
+        "source": source,
+        "recipe_digest": recipe_digest,
+        "recipe_json": recipe_json,
+        "parity": results,
+    }
+
+
+# --- settings and facts -------------------------------------------------------------------
+
+
+def resolve_settings(recipe: Recipe, checkpoint: Any) -> Settings:
+    """The recipe's profile values, else the checkpoint's sentence-transformers ones."""
+    where = f"checkpoint {checkpoint.folder}"
+    pooling = recipe.pooling or checkpoint.pooling
+    if pooling is None:
+        reason = checkpoint.pooling_problem or "has no sentence-transformers pooling config"
+        raise ConfigError(
+            f"{where}: {reason}",
+            "set [profile] pooling (mean, cls or last) to how the model was trained",
+        )
+    if recipe.pooling is None and checkpoint.pooling_problem:
+        raise ConfigError(f"{where}: {checkpoint.pooling_problem}", "tether cannot reproduce it")
+    normalize = recipe.normalize
+    if normalize is None:
+        normalize = True if checkpoint.normalize is None else checkpoint.normalize
+    max_length = recipe.max_length or checkpoint.max_length
+    if max_length is None:
+        raise ConfigError(
+            f"{where} has no sentence_bert_config.json max_seq_length",
+            "set [profile] max_length (the token limit the model was trained with)",
+        )
+    if checkpoint.max_positions is not None and max_length > checkpoint.max_positions:
+        raise ConfigError(
+            f"[profile] max_length {max_length} exceeds the model's "
+            f"{checkpoint.max_positions} positions",
+            f"use max_length <= {checkpoint.max_positions}",
+        )
+    return Settings(pooling=pooling, normalize=normalize, max_length=max_length)
+
+
+def canonical_recipe(recipe: Recipe, source: ResolvedSource, settings: Settings) -> str:
+    """The recipe as used (defaults resolved), as canonical JSON: its digest is recorded.
+
+    Where the result is published (name, store) and where the source sat on disk do not
+    change the bytes, so they are left out; the source's revision is in.
+    """
+    used = {
+        "schema": 1,
+        "profile": {
+            "id": recipe.profile_id,
+            "pooling": settings.pooling,
+            "normalize": settings.normalize,
+            "max_length": settings.max_length,
+        },
+        "source": {"type": source.type, "model": source.model, "revision": source.revision},
+        "export": {"opset": recipe.opset, "variants": list(recipe.variants)},
+        "quantization": recipe.quantization.as_profile() if "int8" in recipe.variants else None,
+        "parity": recipe.parity.as_dict(),
+    }
+    return json.dumps(used, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def tooling_versions() -> dict[str, str]:
+    """python, tether and every package whose version decides the built bytes."""
+    versions = {"python": platform.python_version(), "tether": tether.__version__}
+    for dist in TOOLING:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def _profile(
+    recipe: Recipe, settings: Settings, exported: Any, tokenizer_json: bytes, work: Path
+) -> dict[str, Any]:
+    """profile.json, in the order and shape DESIGN.md shows."""
+    variants: dict[str, Any] = {"fp32": {"file": FP32_FILE}}
+    if "int8" in recipe.variants:
+        variants["int8"] = {
+            "file": INT8_FILE,
+            "quantization": recipe.quantization.as_profile(),
+        }
+    for entry in variants.values():
+        sidecar = f"{entry['file']}_data"
+        if (work / sidecar).is_file():
+            entry["external_data"] = sidecar
+    return {
+        "profile_id": recipe.profile_id,
+        "dim": exported.dim,
+        "pooling": settings.pooling,
+        "normalize": settings.normalize,
+        "max_length": settings.max_length,
+        "tokenizer_sha256": hashlib.sha256(tokenizer_json).hexdigest(),
+        "inputs": list(exported.inputs),
+        "output": "last_hidden_state",
+        "variants": variants,
+    }
+
+
+def _probe(
+    recipe: Recipe,
+    settings: Settings,
+    inputs: tuple[str, ...],
+    tokenizer: Any,
+    files: dict[str, Path],
+    int8: bool,
+) -> str:
+    """probe.json: each probe text embedded alone (batch of 1) by each variant."""
+    from tether.recipe import parity
+
+    texts = parity.probe_texts()
+    probe: dict[str, Any] = {
+        "schema": 1,
+        "profile_id": recipe.profile_id,
+        "batch_size": 1,
+        "texts": texts,
+    }
+    for variant in ("fp32", "int8") if int8 else ("fp32",):
+        vectors = parity.embed_onnx(
+            files[variant],
+            tokenizer,
+            texts,
+            pooling=settings.pooling,
+            unit=settings.normalize,
+            inputs=inputs,
+            batch_size=1,
+        )
+        probe[variant] = [[float(f"{x:.{PROBE_DIGITS}g}") for x in row] for row in vectors]
+    probe["min_cosine"] = {k: v for k, v in PROBE_MIN_COSINE.items() if k in probe}
+    return json.dumps(probe, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _model_card(
+    recipe: Recipe, source: ResolvedSource, settings: Settings, profile: dict[str, Any]
+) -> str:
+    """README.md: what this release is. Only facts that are the same on every rebuild."""
+    lines = [
+        f"# {recipe.name}",
+        "",
+        f"Text embedding model `{source.model}` at revision `{source.revision}`, exported "
+        f"to ONNX by tether {tether.__version__} for the profile `{recipe.profile_id}`.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| dimensions | {profile['dim']} |",
+        f"| pooling | {settings.pooling} |",
+        f"| normalized | {'yes' if settings.normalize else 'no'} |",
+        f"| max length (tokens) | {settings.max_length} |",
+        f"| inputs | {', '.join(profile['inputs'])} |",
+        "",
+        "## Variants",
+        "",
+    ]
+    for variant, entry in profile["variants"].items():
+        quant = entry.get("quantization")
+        how = recipe.quantization.describe() if quant else "float32, as exported"
+        lines.append(f"- `{variant}`: `{entry['file']}` ({how})")
+    lines += [
+        "",
+        f"The build refused to write this release unless {recipe.parity.describe()} "
+        "(cosine similarity on tether's built-in parity texts). MANIFEST.txt records the "
+        "measured values, the tooling and the recipe; probe.json holds reference vectors "
+        "for a self-test.",
+        "",
+        "Licence and intended use: those of the upstream model.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- plumbing -----------------------------------------------------------------------------
+
+
+def require_toolchain() -> None:
+    """Fail early, in one line, when the build extra is not installed."""
+    missing = [name for name in BUILD_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"tether build needs the build toolchain; missing: {', '.join(missing)}",
+            "pip install torch==2.13.0 && pip install 'tether[build]' (torch first: a plain "
+            "torch requirement pulls GBs of CUDA packages)",
+        )
+
+
+def check_source_date_epoch() -> None:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and not epoch.strip().isdigit():
+        raise ConfigError(
+            f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds",
+            "set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+        )
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse to replace a folder that is neither empty nor an earlier tether build."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ConfigError(f"output {out_dir} is a file", "choose a folder with --out")
+    if any(out_dir.iterdir()) and not (out_dir / MANIFEST_FILE).is_file():
+        raise ConfigError(
+            f"output folder {out_dir} holds files that are not a tether build",
+            "choose another --out, or empty the folder",
+        )
+
+
+def _replace_dir(work: Path, out_dir: Path) -> None:
+    """Move the finished build into place; an earlier build there goes only after."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+        os.replace(out_dir, old / "build")
+    os.replace(work, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _mib(path: Path) -> str:
+    return f"{path.stat().st_size / (1 << 20):.1f} MiB"
+
+
+class _Stage:
+    def __init__(self) -> None:
+        self.detail = ""
+
+
+class _Stages:
+    """Numbered stage lines with their duration, e.g. ``[4/8] export fp32: ... (5.1 s)``."""
+
+    def __init__(self, say: Progress, total: int) -> None:
+        self.say = say
+        self.total = total
+        self.done = 0
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, label: str) -> Iterator[_Stage]:
+        stage = _Stage()
+        start = time.perf_counter()
+        yield stage
+        seconds = time.perf_counter() - start
+        self.done += 1
+        self.timings[label] = seconds
+        detail = f": {stage.detail}" if stage.detail else ""
+        self.say(f"[{self.done}/{self.total}] {label}{detail} ({seconds:.1f} s)")

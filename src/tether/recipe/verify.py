@@ -1,0 +1,136 @@
+"""``tether build --verify-against VERSION``: does a rebuild give the release's bytes?
+
+Three digests per file: the release's MANIFEST.txt, the file as the store holds it now,
+and the rebuild. A stored file that differs from its MANIFEST was changed after
+publishing; a rebuild that differs means the recipe, source or toolchain does not
+reproduce the release. Both name the file.
+
+probe.json is the one derived file whose bytes may legitimately differ across CPUs
+(onnxruntime picks float kernels per instruction set): when only its bytes differ, its
+vectors are compared instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tether.errors import IntegrityError
+from tether.manifest import PROVENANCE_FILE, Manifest, hash_payload
+from tether.recipe.build import PROBE_FILE
+from tether.stores.base import Store, read_bytes
+from tether.versioning import normalize_version, release_tag
+
+PROBE_TOLERANCE = {"fp32": 0.99999, "int8": 0.9999}
+
+
+@dataclass
+class VerifyReport:
+    name: str
+    version: str
+    identical: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # each names a file
+    notes: list[str] = field(default_factory=list)  # differences that explain, not fail
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_against(
+    store: Store, name: str, version: str, built_dir: Path, built: Manifest | None = None
+) -> VerifyReport:
+    """Compare a rebuild in ``built_dir`` with release ``version`` of ``name``."""
+    from tether.release import read_manifest
+
+    version = normalize_version(version)
+    released, _ = read_manifest(store, name, version)
+    report = VerifyReport(name=name, version=version)
+    rebuilt = hash_payload(built_dir)
+    listed = {rel: d for rel, d in released.files.items() if rel != PROVENANCE_FILE}
+
+    for rel in sorted(set(listed) | set(rebuilt)):
+        if rel not in rebuilt:
+            report.problems.append(f"{rel}: in the release, not produced by the rebuild")
+            continue
+        if rel not in listed:
+            report.problems.append(f"{rel}: produced by the rebuild, not in the release")
+            continue
+        stored = _stored_digest(store, name, report.version, rel)
+        if stored != listed[rel]:
+            report.problems.append(
+                f"{rel}: the stored file differs from the release's MANIFEST.txt "
+                "(changed after publishing)"
+            )
+            continue
+        if rebuilt[rel] == listed[rel]:
+            report.identical.append(rel)
+        elif rel == PROBE_FILE and _probe_agrees(store, name, report, built_dir / rel):
+            report.identical.append(rel)
+        else:
+            report.problems.append(f"{rel}: the rebuild differs from the release")
+
+    if built is not None:
+        _explain(report, released, built)
+    return report
+
+
+def raise_on_problems(report: VerifyReport) -> None:
+    if report.problems:
+        raise IntegrityError(
+            f"rebuild does not match {report.name} {release_tag(report.version)}: "
+            f"{len(report.problems)} file(s) differ",
+            "see the files listed; compare the Tooling and Source sections of both MANIFESTs",
+            problems=report.problems + [f"note: {n}" for n in report.notes],
+        )
+
+
+def _stored_digest(store: Store, name: str, version: str, rel: str) -> str:
+    digest = hashlib.sha256()
+    for chunk in store.read_chunks(name, version, rel):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _probe_agrees(store: Store, name: str, report: VerifyReport, rebuilt: Path) -> bool:
+    try:
+        old = json.loads(read_bytes(store, name, report.version, PROBE_FILE))
+        new = json.loads(rebuilt.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    if old.get("texts") != new.get("texts"):
+        return False
+    worst = {}
+    for variant, bound in PROBE_TOLERANCE.items():
+        if (variant in old) != (variant in new):
+            return False
+        if variant not in old:
+            continue
+        a, b = np.asarray(old[variant], dtype=np.float64), np.asarray(new[variant], dtype=np.float64)
+        if a.shape != b.shape:
+            return False
+        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+        worst[variant] = float(cos.min())
+        if worst[variant] < bound:
+            return False
+    summary = ", ".join(f"{k} min cosine {v:.6f}" for k, v in worst.items())
+    report.notes.append(f"{PROBE_FILE}: bytes differ (float kernels of this CPU), vectors agree: {summary}")
+    return True
+
+
+def _explain(report: VerifyReport, released: Manifest, built: Manifest) -> None:
+    """Name what differs between the two builds' facts (tooling, source, recipe)."""
+    for section in ("Tooling", "Source"):
+        old, new = released.sections.get(section, {}), built.sections.get(section, {})
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                report.notes.append(
+                    f"{section} {key}: release {old.get(key, '-')}, rebuild {new.get(key, '-')}"
+                )
+    old_recipe, new_recipe = released.fact("Build", "recipe"), built.fact("Build", "recipe")
+    if old_recipe != new_recipe:
+        report.notes.append(f"recipe: release {old_recipe or '-'}, rebuild {new_recipe}")
