@@ -42,3 +42,12 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key)
     monkeypatch.chdir(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def minilm_build() -> Path:
+    """The real all-MiniLM-L6-v2 built once per session (a shared, unreleased folder: do
+    not modify it; copy it with tests.real_models.build_minilm when a test must)."""
+    from tests.real_models import cached_minilm_build
+
+    return cached_minilm_build()

@@ -13,15 +13,18 @@ JWTs signed by a self-made key and certificate, via the ``openssl`` command).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -97,7 +100,7 @@ def _which(binary: str, install: str) -> str:
     return found
 
 
-def _wait(server: Server, ready: callable, timeout: float) -> None:  # type: ignore[valid-type]
+def _wait(server: Server, ready: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -183,8 +186,7 @@ def start_registry(
             "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
             "  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n  secret: tether-test-{uuid.uuid4().hex}\n"
-            + auth
+            f"http:\n  addr: 127.0.0.1:{port}\n  secret: tether-test-{uuid.uuid4().hex}\n" + auth
         )
         log_path = root / "registry.log"
         process = subprocess.Popen(
@@ -196,7 +198,9 @@ def start_registry(
         server = Server("docker-registry", process, f"127.0.0.1:{port}", log_path)
         server.extra["storage"] = storage
         try:
-            _wait(server, lambda: _http_status(f"http://{server.url}/v2/") in (200, 401), timeout)
+            _wait(
+                server, lambda s=server: _http_status(f"http://{s.url}/v2/") in (200, 401), timeout
+            )
             return server
         except ServerStartError:
             if "address already in use" not in server.log_tail():
@@ -266,7 +270,9 @@ class TokenService:
 
     def _sign(self, payload: dict) -> str:
         header = {"alg": "RS256", "typ": "JWT", "x5c": [self._x5c]}
-        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(payload).encode())}"
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(payload).encode())}"
+        )
         signature = subprocess.run(
             [self._openssl, "dgst", "-sha256", "-sign", str(self.key_path)],
             input=signing_input.encode(),
@@ -315,6 +321,86 @@ class TokenService:
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
+
+
+# --- a proxy that drops a connection -------------------------------------------------------
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 in front of ``upstream`` that, once, cuts the connection
+    whose answer passes ``cut_after`` bytes: a real dropped download, for resume tests.
+
+    ``request_heads`` keeps the first line and headers of each request it forwarded.
+    """
+
+    def __init__(self, upstream: str, cut_after: int) -> None:
+        host, _, port = upstream.rpartition(":")
+        self.upstream = (host, int(port))
+        self.cut_after = cut_after
+        self.cuts = 0
+        self.request_heads: list[str] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            threading.Thread(target=self._up, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client), daemon=True).start()
+
+    def _up(self, client: socket.socket, server: socket.socket) -> None:
+        try:
+            while data := client.recv(1 << 16):
+                if data[:8].split(b" ")[0] in (b"GET", b"HEAD", b"PUT", b"POST", b"PATCH"):
+                    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+                    with self._lock:
+                        self.request_heads.append(head)
+                server.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(server)
+
+    def _down(self, server: socket.socket, client: socket.socket) -> None:
+        sent = 0
+        try:
+            while data := server.recv(1 << 16):
+                with self._lock:
+                    cut = self.cuts == 0 and sent + len(data) > self.cut_after
+                    if cut:
+                        self.cuts += 1
+                if cut:
+                    client.sendall(data[: self.cut_after - sent])
+                    break
+                client.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            _close(client)
+            _close(server)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 # --- SeaweedFS -------------------------------------------------------------------------------
@@ -380,7 +466,7 @@ def start_seaweedfs(
         server = Server("weed mini", process, f"http://127.0.0.1:{ports['s3']}", log_path)
         server.extra.update(bucket=bucket, access_key=access_key, secret_key=secret_key)
         try:
-            _wait(server, lambda: _s3_ready(server), timeout)
+            _wait(server, lambda s=server: _s3_ready(s), timeout)
             return server
         except ServerStartError as exc:
             server.stop()
@@ -405,8 +491,6 @@ def s3_client(server: Server):
 
 
 def _s3_ready(server: Server) -> bool:
-    if _http_status(server.url + "/") == 0:
-        return False
     client = s3_client(server)
     key = f".ready-{uuid.uuid4().hex}"
     client.put_object(Bucket=str(server.extra["bucket"]), Key=key, Body=b"ok", IfNoneMatch="*")
@@ -420,13 +504,16 @@ def main() -> None:  # pragma: no cover - manual use: python -m tests.servers re
     kind = sys.argv[1] if len(sys.argv) > 1 else "registry"
     root = Path(tempfile.mkdtemp(prefix=f"tether-{kind}-"))
     if kind == "s3":
-        server = start_seaweedfs(root, access_key="tether", secret_key="tether-secret", bucket="models")
+        server = start_seaweedfs(
+            root, access_key="tether", secret_key="tether-secret", bucket="models"
+        )
     else:
         server = start_registry(root)
     print(f"{server.name} at {server.url}, data in {root}; Ctrl-C stops it", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # kill PID stops the server too
     try:
         server.process.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         server.stop()
 
 

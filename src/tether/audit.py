@@ -11,13 +11,15 @@ from tether.manifest import MANIFEST_FILE, parse_manifest
 from tether.prepared import PREPARED_FILE, Prepared, read_prepared
 from tether.release import read_manifest, release_info
 from tether.stores.base import Store
+from tether.trust import SIGNATURE_FILE, TrustPolicy, audit_signature, check_profile_signature
 from tether.versioning import release_tag
 
 
-def verify_profile(folder: Path) -> Prepared:
+def verify_profile(folder: Path, *, signature: TrustPolicy | None = None) -> Prepared:
     """Re-hash every file of a prepared folder against .prepared.json and MANIFEST.txt.
 
-    Raises IntegrityError listing each missing, extra, empty or mismatched file.
+    Raises IntegrityError listing each missing, extra, empty or mismatched file. With a
+    ``signature`` policy, model.sig must also vouch for MANIFEST.txt (tether.trust).
     """
     folder = Path(folder)
     prepared = read_prepared(folder)
@@ -45,7 +47,7 @@ def verify_profile(folder: Path) -> Prepared:
             problems.append(f"mismatch: {rel} (sha256 {digests[path][:12]}...)")
         elif manifest_files and manifest_files.get(rel) != entry.sha256:
             problems.append(f"mismatch: {rel} is not the file MANIFEST.txt lists")
-    expected = set(prepared.files) | {MANIFEST_FILE, PREPARED_FILE}
+    expected = set(prepared.files) | {MANIFEST_FILE, PREPARED_FILE, SIGNATURE_FILE}
     problems += [f"extra: {rel}" for rel in list_files(folder) if rel not in expected]
     if problems:
         raise IntegrityError(
@@ -53,6 +55,8 @@ def verify_profile(folder: Path) -> Prepared:
             "re-fetch it: tether fetch",
             problems=problems,
         )
+    if signature is not None and signature.active:  # --- signing
+        check_profile_signature(folder, prepared, signature)
     return prepared
 
 
@@ -71,7 +75,14 @@ class AuditReport:
         return passed
 
 
-def audit(store: Store, name: str, pinned: str | None, folder: Path) -> AuditReport:
+def audit(
+    store: Store,
+    name: str,
+    pinned: str | None,
+    folder: Path,
+    *,
+    trust: TrustPolicy | None = None,
+) -> AuditReport:
     """Walk pin -> release in the store -> its MANIFEST -> the local profile folder."""
     report = AuditReport()
     if not report.add(pinned is not None, f"pin: {pinned or 'no .model-version'}"):
@@ -86,6 +97,8 @@ def audit(store: Store, name: str, pinned: str | None, folder: Path) -> AuditRep
     except TetherError as exc:
         report.add(False, f"release: {exc.message}")
         return report
+    if trust is not None:  # --- signing
+        report.add(*audit_signature(store, name, pinned, manifest_raw, trust))
     prepared = None
     try:
         prepared = read_prepared(folder)

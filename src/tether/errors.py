@@ -239,3 +239,77 @@ class StoreAuthError(TetherError, PermissionError):
         "check the credentials (OCI: TETHER_OCI_USERNAME/TETHER_OCI_PASSWORD or "
         "~/.docker/config.json; S3: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws)"
     )
+
+
+# --- signing -----------------------------------------------------------------------------
+# Raised by tether.signing / tether.trust. Each refusal of a release has its own class and
+# message; all are IntegrityErrors (exit 1), so callers that catch a failed verification
+# catch these too. Nothing is activated when one is raised.
+
+
+class SignatureError(IntegrityError):
+    """A release's signature is missing, untrusted, invalid or does not cover its files."""
+
+    default_hint = (
+        "nothing was activated; ask the publisher to (re-)sign the release: tether sign VERSION"
+    )
+
+
+class UnsignedReleaseError(SignatureError):
+    """The trust policy requires a signature and the release has none."""
+
+    default_hint = (
+        'sign it (tether sign VERSION --key KEY), or set policy = "warn" in [trust] to accept '
+        "unsigned releases with a warning"
+    )
+
+
+class UnknownSigningKeyError(SignatureError):
+    """The release is signed, but by a key or identity the trust policy does not list."""
+
+    default_hint = (
+        "if you trust this signer, add its public key to [trust] keys; otherwise do not use "
+        "this release"
+    )
+
+
+class SignatureInvalidError(SignatureError):
+    """model.sig is malformed, or its signature does not verify with the key it names."""
+
+    default_hint = "model.sig was altered or forged; do not use this release"
+
+
+class SignedFileChangedError(SignatureError):
+    """A release file's bytes differ from the digest the signature vouches for."""
+
+    default_hint = "the release was changed after it was signed; do not use it"
+
+
+class SignedFileAddedError(SignatureError):
+    """The release holds a file the signature does not cover."""
+
+    default_hint = "a file was added to the release after it was signed; do not use it"
+
+
+class SignedFileRemovedError(SignatureError):
+    """The signature covers a file the release no longer holds."""
+
+    default_hint = "a file was removed from the release after it was signed; do not use it"
+
+
+class RollbackError(SignatureError):
+    """A release older than one this folder already verified, without a deliberate pin change."""
+
+    default_hint = (
+        "if the downgrade is on purpose, lower the pin with `tether pin --previous` or "
+        "`tether pin VERSION --allow-downgrade`; otherwise the store may be serving an old "
+        "release"
+    )
+
+
+class SigningKeyError(TetherError, ValueError):
+    """A signing or public key that cannot be used (missing, wrong password, unsupported)."""
+
+    default_hint = (
+        "use an EC key (P-256, P-384 or P-521) in PEM form; make one with: tether key generate"
+    )

@@ -33,6 +33,16 @@ from tether.paths import check_name
 from tether.prepared import PREPARED_FILE, Prepared, PreparedFile, read_prepared, write_prepared
 from tether.release import PROFILE_FILE, read_manifest, release_info, require_usable
 from tether.stores.base import Store
+from tether.trust import (  # --- signing
+    SIGNATURE_FILE,
+    TrustPolicy,
+    check_release,
+    copy_signature,
+    prepared_needs_refetch,
+    raise_if_signed,
+    record_verified,
+    stage_signature,
+)
 from tether.versioning import normalize_version, release_tag
 
 log = logging.getLogger(__name__)
@@ -63,24 +73,32 @@ def fetch_release(
     *,
     variants: str = "both",
     progress: Progress | None = None,
+    trust: TrustPolicy | None = None,
 ) -> FetchResult:
-    """Make ``<dest_root>/<name>/`` hold release ``version`` for ``variants``, verified."""
+    """Make ``<dest_root>/<name>/`` hold release ``version`` for ``variants``, verified.
+
+    With a ``trust`` policy the release's signature is checked first (tether.trust).
+    """
     name, version = check_name(name), normalize_version(version)
     if variants not in VARIANT_CHOICES:
         raise InvalidVariantError(f"unknown variant {variants!r}")
     folder = Path(dest_root) / name
-    done = _already_prepared(folder, name, version, variants)
+    done = _already_prepared(folder, name, version, variants, trust)
     if done is not None:
         return FetchResult(folder, done, changed=False)
     with file_lock(Path(dest_root) / f".{name}.lock"):
-        done = _already_prepared(folder, name, version, variants)  # a racing fetch did it
+        done = _already_prepared(folder, name, version, variants, trust)  # a racing fetch did it
         if done is not None:
             return FetchResult(folder, done, changed=False)
-        return _fetch_locked(store, name, version, folder, variants, progress)
+        return _fetch_locked(store, name, version, folder, variants, progress, trust)
 
 
-def _already_prepared(folder: Path, name: str, version: str, variants: str) -> Prepared | None:
+def _already_prepared(
+    folder: Path, name: str, version: str, variants: str, trust: TrustPolicy | None = None
+) -> Prepared | None:
     """The folder's record when it already holds this release and variants (stat only)."""
+    if prepared_needs_refetch(folder, trust):  # --- signing: prepared before [trust] existed
+        return None
     try:
         prepared = read_prepared(folder)
     except ManifestError:
@@ -116,11 +134,14 @@ def _fetch_locked(
     folder: Path,
     variants: str,
     progress: Progress | None,
+    trust: TrustPolicy | None = None,
 ) -> FetchResult:
     require_usable(release_info(store, name, version))
     manifest, manifest_raw = read_manifest(store, name, version)
     chosen, wanted = select_files(store, manifest, variants)
     sizes = store.files(name, version)
+    # --- signing: check model.sig and rollback before anything is written
+    verdict = check_release(store, name, version, manifest_raw, sizes, trust, folder.parent)
     missing = sorted(rel for rel in wanted if rel not in sizes)
     if missing:
         raise IntegrityError(
@@ -148,8 +169,13 @@ def _fetch_locked(
             variants=chosen,
             files={rel: PreparedFile(sizes[rel], manifest.files[rel]) for rel in wanted},
         )
+        temps.update(stage_signature(verdict, _temp_path(folder / SIGNATURE_FILE)))  # signing
         removed = _activate(folder, temps, record, manifest_raw)
         temps.clear()
+        record_verified(verdict, folder.parent)  # --- signing: rollback state
+    except IntegrityError as exc:  # --- signing: a signed file that differs was changed
+        raise_if_signed(verdict, next(reversed(temps), None), exc)
+        raise
     finally:
         for temp in temps.values():
             temp.unlink(missing_ok=True)
@@ -272,7 +298,7 @@ def _activate(
     for rel, temp in temps.items():
         os.replace(temp, folder / rel)
     removed = []
-    keep = set(record.files) | {MANIFEST_FILE, PREPARED_FILE}
+    keep = set(record.files) | {MANIFEST_FILE, PREPARED_FILE} | set(temps)  # + model.sig
     for root, dirs, names in os.walk(folder, topdown=False):
         for file_name in names:
             path = Path(root, file_name)
@@ -312,6 +338,7 @@ def download_release(
             report.file = rel
             download_verified(store, name, version, rel, digest, staging / rel, on_bytes=report)
         write_atomic(staging / MANIFEST_FILE, manifest_raw)
+        copy_signature(store, name, version, staging)  # --- signing: model.sig, if signed
         if dest.exists():
             dest.rmdir()
         os.rename(staging, dest)

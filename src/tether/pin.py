@@ -19,6 +19,7 @@ from tether.release import (
     require_usable,
 )
 from tether.stores.base import Store
+from tether.trust import note_pin_change
 from tether.versioning import normalize_version, parse_version
 
 PIN_FILE = ".model-version"
@@ -58,9 +59,16 @@ def write_pin(project_dir: Path, version: str) -> str:
     return version
 
 
-def pin_release(store: Store, name: str, version: str, project_dir: Path) -> ReleaseInfo:
-    """Pin a release the store has and has not withdrawn."""
+def pin_release(
+    store: Store, name: str, version: str, project_dir: Path, *, allow_downgrade: bool = False
+) -> ReleaseInfo:
+    """Pin a release the store has and has not withdrawn.
+
+    ``allow_downgrade``: lowering the pin is on purpose; it is recorded so that rollback
+    protection lets fetch take the lower version (tether.trust).
+    """
     info = require_usable(release_info(store, name, version))
+    note_pin_change(project_dir, name, info.version, deliberate=allow_downgrade)  # signing
     write_pin(project_dir, info.version)
     return info
 

@@ -263,14 +263,14 @@ class ProfileFolder:
         if spec is None:
             declared = ", ".join(sorted(self.profile.variants))
             return Rejection("variant_unknown", f"{variant!r} (profile has {declared})")
-        rejection = self._check_file(TOKENIZER_FILE, "missing_tokenizer")
-        if rejection is None:
-            rejection = self._check_file(spec.file, "missing_model")
-        if rejection is not None and rejection.reason == "missing_model":
+        if spec.file not in self.prepared.files:
+            # Not fetched at all. (A recorded file that is gone is damage: missing_model.)
             other = self._other_complete_variant(variant)
             if other is not None:
                 return Rejection("only_other_variant", f"{other} present, {variant} asked")
-            return rejection
+        rejection = self._check_file(TOKENIZER_FILE, "missing_tokenizer") or self._check_file(
+            spec.file, "missing_model"
+        )
         if rejection is not None:
             return rejection
         for sidecar in self.sidecars(spec):

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from tether.errors import ProfileIncompleteError
 from tether.paths import check_name
 from tether.prepared import PREPARED_FILE, Prepared
@@ -105,8 +107,6 @@ class Resolution:
 
 def user_models_dir(app_name: str = DEFAULT_APP_NAME) -> Path:
     """``<user app-data>/models``: the per-user root that holds ``<profile_id>/`` folders."""
-    import platformdirs  # only here: the rest of resolution needs nothing beyond stdlib
-
     return Path(platformdirs.user_data_dir(app_name, appauthor=False)) / "models"
 
 
@@ -145,15 +145,16 @@ def candidates(
     """The candidate folders for ``profile_id``, in the order they are tried (no I/O but stat)."""
     found: list[Candidate] = []
     if path is not None:
-        found.append(Candidate("path", _as_profile_folder(Path(path), profile_id)))
+        found.append(Candidate("path", _as_profile_folder(Path(path).absolute(), profile_id)))
     for name in dict.fromkeys(n for n in (env_var, MODELS_ENV) if n):
         value = os.environ.get(name)
         if value:
-            found.append(Candidate(f"env:{name}", _as_profile_folder(Path(value), profile_id)))
+            folder = _as_profile_folder(Path(value).absolute(), profile_id)
+            found.append(Candidate(f"env:{name}", folder))
     found.append(Candidate("user-data", user_models_dir(app_name) / profile_id))
     for source, root in bundle_roots():
         found.extend(Candidate(source, root / sub / profile_id) for sub in _BUNDLE_LAYOUTS)
-    project = Path(project_dir) if project_dir is not None else Path.cwd()
+    project = Path(project_dir).absolute() if project_dir is not None else Path.cwd()
     found.append(Candidate("project-data", project / "data" / "embedding_models" / profile_id))
     seen: set[str] = set()
     unique = []

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 from tether.prepared import PREPARED_FILE, Prepared, PreparedFile, write_prepared
@@ -21,7 +22,86 @@ PROFILE_ID = "local-text-retrieval-v1"
 TINY_MAX_LENGTH = 32
 TINY_DIM = 32
 
-WORDS = ["the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from", "it", "an", "be", "this", "which", "or", "are", "have", "had", "not", "but", "model", "vector", "search", "memory", "cache", "profile", "release", "version", "user", "file", "folder", "runtime", "embedding", "text", "query", "document", "retrieval", "quantization", "batch", "token", "length", "server", "client", "network", "river", "mountain", "city", "music", "history", "science", "weather", "coffee", "garden", "library", "window", "morning", "evening", "quickly", "slowly", "carefully", "beautiful", "strange", "ancient", "modern", "simple", "complex", "reliable", "verified", "reproducible", "offline", "local", "remote"]
+WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "for",
+    "on",
+    "that",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "it",
+    "an",
+    "be",
+    "this",
+    "which",
+    "or",
+    "are",
+    "have",
+    "had",
+    "not",
+    "but",
+    "model",
+    "vector",
+    "search",
+    "memory",
+    "cache",
+    "profile",
+    "release",
+    "version",
+    "user",
+    "file",
+    "folder",
+    "runtime",
+    "embedding",
+    "text",
+    "query",
+    "document",
+    "retrieval",
+    "quantization",
+    "batch",
+    "token",
+    "length",
+    "server",
+    "client",
+    "network",
+    "river",
+    "mountain",
+    "city",
+    "music",
+    "history",
+    "science",
+    "weather",
+    "coffee",
+    "garden",
+    "library",
+    "window",
+    "morning",
+    "evening",
+    "quickly",
+    "slowly",
+    "carefully",
+    "beautiful",
+    "strange",
+    "ancient",
+    "modern",
+    "simple",
+    "complex",
+    "reliable",
+    "verified",
+    "reproducible",
+    "offline",
+    "local",
+    "remote",
+]
 
 
 def sample_texts(count: int, seed: int = 0) -> list[str]:
@@ -100,7 +180,8 @@ def build_tiny_release(dest: Path, *, max_length: int = TINY_MAX_LENGTH) -> Path
     model = Hidden().eval()  # one instance: export restores its training flag afterwards
     ids = torch.ones(2, 8, dtype=torch.long)
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and deprecation chatter of the legacy exporter
         torch.onnx.export(
             model,
             (ids, torch.ones_like(ids), torch.zeros_like(ids)),
@@ -134,6 +215,56 @@ def build_tiny_release(dest: Path, *, max_length: int = TINY_MAX_LENGTH) -> Path
         json.dumps({"schema": 1, "texts": texts, "fp32": references}), encoding="utf-8"
     )
     return dest
+
+
+# --- fake profile folders (no model: for the stat-only checks) -------------------------
+
+
+def profile_dict(**changes: object) -> dict:
+    data = {
+        "profile_id": PROFILE_ID,
+        "dim": 384,
+        "pooling": "mean",
+        "normalize": True,
+        "max_length": 256,
+        "tokenizer_sha256": "ab" * 32,
+        "inputs": ["input_ids", "attention_mask", "token_type_ids"],
+        "output": "last_hidden_state",
+        "variants": {
+            "fp32": {"file": "onnx/model.onnx"},
+            "int8": {"file": "onnx/model_quantized.onnx", "quantization": {"method": "dynamic"}},
+        },
+    }
+    data.update(changes)
+    return data
+
+
+def make_fake_folder(
+    folder: Path,
+    *,
+    variants: tuple[str, ...] = ("fp32", "int8"),
+    profile: dict | None = None,
+    extra: dict[str, bytes] | None = None,
+) -> Path:
+    """A profile folder of small fake files (for stat-only checks); .prepared.json records
+    their sizes and a *wrong* sha256, so any check that hashed would fail."""
+    profile = profile or profile_dict()
+    files = {
+        "profile.json": json.dumps(profile).encode(),
+        "tokenizer.json": b'{"fake": "tokenizer"}',
+        "vocab.txt": b"[PAD]\n",
+        **{profile["variants"][v]["file"]: f"{v} model bytes".encode() for v in variants},
+        **(extra or {}),
+    }
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    record = {rel: PreparedFile(len(data), "f" * 64) for rel, data in files.items()}
+    write_prepared(
+        folder,
+        Prepared("file:///s", PROFILE_ID, "model-v1.0.0", "0" * 64, sorted(variants), record),
+    )
+    return folder
 
 
 def sha256(path: Path) -> str:

@@ -23,6 +23,9 @@ _COMMAND_MODULES = [
     "fetching",
     "profiles",
     "build",
+    "mirror",
+    "bundle",
+    "keys",
 ]
 
 
@@ -41,6 +44,10 @@ _COMMAND_HOMES = {
     "fetch": "fetching",
     "verify": "fetching",
     "audit": "fetching",
+    "bundle": "bundle",
+    "init": "bundle",
+    "key": "keys",
+    "sign": "keys",
 }
 
 

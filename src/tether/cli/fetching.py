@@ -17,6 +17,7 @@ from tether.cli.options import (
 from tether.errors import IntegrityError
 from tether.fetch import VARIANT_CHOICES, fetch_release
 from tether.pin import read_pin, require_pin
+from tether.trust import load_trust, signature_policy, verify_signed
 from tether.versioning import release_tag
 
 DEFAULT_DEST = Path("data/embedding_models")
@@ -55,7 +56,13 @@ def fetch_command(
     progress = ByteProgress(f"fetching {name} {release_tag(version)}")
     try:
         result = fetch_release(
-            opened, name, version, project.dir / dest, variants=variant, progress=progress
+            opened,
+            name,
+            version,
+            project.dir / dest,
+            variants=variant,
+            progress=progress,
+            trust=load_trust(project.dir),  # --- signing
         )
     finally:
         progress.close()
@@ -71,24 +78,66 @@ def fetch_command(
 
 @click.command("verify")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def verify_command(folder: Path) -> None:
+@click.option(  # --- signing
+    "--signature",
+    is_flag=True,
+    help="Also check FOLDER/model.sig against the trust policy ([trust] keys, or --key). "
+    "FOLDER may also be a downloaded release or any folder signed with model_signing.",
+)
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Trusted public key (PEM) for --signature, instead of [trust] (repeatable).",
+)
+@project_option
+def verify_command(
+    folder: Path, signature: bool, keys: tuple[Path, ...], project_dir: Path
+) -> None:
     """Re-hash a profile folder against its .prepared.json and MANIFEST.txt.
 
     Exits 1 listing each missing, extra, empty or mismatched file.
     """
+    if signature or keys:  # --- signing
+        click.echo(verify_signed(folder, signature_policy(project_dir, keys)))
+        return
     prepared = verify_profile(folder)
     click.echo(f"{folder}: {len(prepared.files)} files of {prepared.release} verified")
 
 
 @click.command("audit")
 @dest_option
+# --- tether.bundle (issue 7): audit a bundle or a built app -------------------------------
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Audit a bundle or a built app (e.g. dist/app) instead: which release it embeds, "
+    "whether its files match that release's MANIFEST, where the provenance is. Needs no "
+    "store and no project.",
+)
+# --- end tether.bundle --------------------------------------------------------------------
 @store_option
 @name_option
 @project_option
-def audit_command(dest: Path, store: str | None, name: str | None, project_dir: Path) -> None:
+def audit_command(
+    dest: Path, bundle_dir: Path | None, store: str | None, name: str | None, project_dir: Path
+) -> None:
     """Check that pin, store release, its MANIFEST and the local profile folder agree."""
+    if bundle_dir is not None:  # tether.bundle (issue 7)
+        from tether.cli.bundle import audit_bundle_dir
+
+        audit_bundle_dir(bundle_dir)
+        return
     project, opened, name = open_project(project_dir, store, name)
-    report = audit(opened, name, read_pin(project.dir), project.dir / dest / name)
+    report = audit(
+        opened,
+        name,
+        read_pin(project.dir),
+        project.dir / dest / name,
+        trust=load_trust(project.dir),  # --- signing
+    )
     for passed, line in report.checks:
         click.echo(f"{'ok ' if passed else 'BAD'} {line}")
     if not report.ok:

@@ -16,11 +16,21 @@ from tether.pin import PIN_FILE, pin_release, previous_promoted, require_pin
 @click.option(
     "--previous", is_flag=True, help="Pin back to the previous promoted release before the pin."
 )
+@click.option(  # --- signing
+    "--allow-downgrade",
+    is_flag=True,
+    help="Lower the pin on purpose: recorded, so rollback protection lets fetch take it.",
+)
 @store_option
 @name_option
 @project_option
 def pin_command(
-    version: str | None, previous: bool, store: str | None, name: str | None, project_dir: Path
+    version: str | None,
+    previous: bool,
+    allow_downgrade: bool,
+    store: str | None,
+    name: str | None,
+    project_dir: Path,
 ) -> None:
     """Pin VERSION (a release the store has and has not withdrawn) in .model-version."""
     if bool(version) == previous:
@@ -29,7 +39,9 @@ def pin_command(
     if previous:
         version = previous_promoted(opened, name, require_pin(project.dir)).version
     assert version is not None
-    info = pin_release(opened, name, version, project.dir)
+    info = pin_release(
+        opened, name, version, project.dir, allow_downgrade=previous or allow_downgrade
+    )
     click.echo(f"pinned {name} {info.tag} ({info.state}) in {project.dir / PIN_FILE}")
 
 

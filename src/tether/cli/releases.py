@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from tether import release as releases
+from tether.cli.keys import echo_signed, sign_release, signer_from_option
 from tether.cli.options import (
     ByteProgress,
     human_size,
@@ -39,6 +40,15 @@ from tether.versioning import release_tag
 @click.option(
     "--run-url", metavar="URL", help="CI run URL to record (default: detected, or local)."
 )
+@click.option(  # --- signing
+    "--sign",
+    "sign_key",
+    metavar="KEY",
+    envvar="TETHER_SIGNING_KEY",
+    help="Sign the release (model.sig, OMS format) with this EC private key: a PEM file, or "
+    "PEM text in $TETHER_SIGNING_KEY (password: $TETHER_SIGNING_KEY_PASSWORD). "
+    "'sigstore' signs keylessly with the CI's OIDC identity (needs the network).",
+)
 @store_option
 @name_option
 @project_option
@@ -46,6 +56,7 @@ def release_command(
     source_dir: Path | None,
     version: str | None,
     run_url: str | None,
+    sign_key: str | None,
     store: str | None,
     name: str | None,
     project_dir: Path,
@@ -58,6 +69,7 @@ def release_command(
     project = Project.load(project_dir)
     opened = project.open_store(store)
     name = name or project.configured_name()
+    signer = signer_from_option(sign_key)  # --- signing: a bad key fails before publishing
     if source_dir is None:
         from tether.cli.build import build_for_release
 
@@ -66,6 +78,8 @@ def release_command(
     else:
         info = _publish(project, opened, source_dir, name, version, run_url)
     click.echo(f"published {info.name} {info.tag} to {opened.url} ({info.state})")
+    if signer is not None:  # --- signing
+        echo_signed(sign_release(opened, info.name, info.version, signer, check_files=False))
 
 
 def _publish(

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tether
 from tether.errors import ConfigError, MissingDependencyError, QualityGateError
@@ -36,6 +36,9 @@ from tether.manifest import (
 )
 from tether.recipe.schema import Recipe
 from tether.recipe.sources import ResolvedSource, resolve_source
+
+if TYPE_CHECKING:  # export.py is light, but keep the import graph of `tether.recipe` small
+    from tether.recipe.export import Checkpoint, Exported
 
 Progress = Callable[[str], None]
 
@@ -145,7 +148,7 @@ def _build_into(
     work: Path,
     recipe: Recipe,
     source: ResolvedSource,
-    checkpoint: Any,
+    checkpoint: Checkpoint,
     settings: Settings,
     stages: _Stages,
     run_url: str | None,
@@ -199,8 +202,12 @@ def _build_into(
 
     if int8:
         with stages.stage("quantize int8") as stage:
-            quantize_int8(exported.model_file, work / INT8_FILE, recipe.quantization, scratch=scratch)
-            stage.detail = f"{INT8_FILE} ({_mib(work / INT8_FILE)}), {recipe.quantization.describe()}"
+            quantize_int8(
+                exported.model_file, work / INT8_FILE, recipe.quantization, scratch=scratch
+            )
+            stage.detail = (
+                f"{INT8_FILE} ({_mib(work / INT8_FILE)}), {recipe.quantization.describe()}"
+            )
         with stages.stage("parity int8") as stage:
             quantized = parity.embed_onnx(work / INT8_FILE, tokenizer, texts, **common)
             int8_stats = parity.compare(
@@ -259,7 +266,7 @@ def _build_into(
 # --- settings and facts -------------------------------------------------------------------
 
 
-def resolve_settings(recipe: Recipe, checkpoint: Any) -> Settings:
+def resolve_settings(recipe: Recipe, checkpoint: Checkpoint) -> Settings:
     """The recipe's profile values, else the checkpoint's sentence-transformers ones."""
     where = f"checkpoint {checkpoint.folder}"
     pooling = recipe.pooling or checkpoint.pooling
@@ -323,7 +330,7 @@ def tooling_versions() -> dict[str, str]:
 
 
 def _profile(
-    recipe: Recipe, settings: Settings, exported: Any, tokenizer_json: bytes, work: Path
+    recipe: Recipe, settings: Settings, exported: Exported, tokenizer_json: bytes, work: Path
 ) -> dict[str, Any]:
     """profile.json, in the order and shape DESIGN.md shows."""
     variants: dict[str, Any] = {"fp32": {"file": FP32_FILE}}

@@ -77,7 +77,9 @@ def inspect_checkpoint(folder: Path) -> Checkpoint:
             "(AutoTokenizer.from_pretrained(...).save_pretrained(folder)) or pick a "
             "revision that has it",
         )
-    if not any((folder / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json")):
+    if not any(
+        (folder / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json")
+    ):
         pickled = (folder / "pytorch_model.bin").is_file()
         raise SourceNotFoundError(
             f"{where} has no model.safetensors"
@@ -116,6 +118,8 @@ def _st_pooling(folder: Path, where: str) -> tuple[str | None, str | None, bool 
     problem: str | None = None
     normalize = False
     for module in modules:
+        if not isinstance(module, dict):
+            raise ConfigError(f"{where}: modules.json lists {module!r}, not a module")
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
         if kind not in _ST_SUPPORTED:
             raise ConfigError(
@@ -141,9 +145,7 @@ def _st_pooling(folder: Path, where: str) -> tuple[str | None, str | None, bool 
     return pooling, problem, normalize
 
 
-def _read_json(
-    path: Path, where: str, required: bool, kind: type = dict
-) -> Any:
+def _read_json(path: Path, where: str, required: bool, kind: type = dict) -> Any:
     if not path.is_file():
         if required:
             raise SourceNotFoundError(f"{where} has no {path.name}", "is this a model folder?")
@@ -189,7 +191,9 @@ def normalise_tokenizer(folder: Path, max_length: int) -> bytes:
     return text.encode("utf-8")
 
 
-def _pad_token(folder: Path, data: dict[str, Any], tokenizer: Any, where: str) -> tuple[int, str, int]:
+def _pad_token(
+    folder: Path, data: dict[str, Any], tokenizer: Any, where: str
+) -> tuple[int, str, int]:
     padding = data.get("padding")
     if isinstance(padding, dict) and isinstance(padding.get("pad_token"), str):
         return int(padding["pad_id"]), padding["pad_token"], int(padding.get("pad_type_id", 0))

@@ -17,7 +17,9 @@ from tether.recipe.export import clean_onnx, save_onnx
 from tether.recipe.schema import Quantization
 
 
-def quantize_int8(fp32_file: Path, out_file: Path, settings: Quantization, *, scratch: Path) -> Path | None:
+def quantize_int8(
+    fp32_file: Path, out_file: Path, settings: Quantization, *, scratch: Path
+) -> Path | None:
     """Write the int8 model to ``out_file``; returns its external-data sidecar, if any."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic

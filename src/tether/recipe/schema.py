@@ -288,8 +288,7 @@ def check_commit(revision: str | None, *, where: str) -> str:
         reason = "is a branch or tag name, not a commit"
     raise ConfigError(
         f"{where}: [source] revision {revision!r} {reason}; branches and tags move",
-        "use the full 40-character commit hash (the Hub's 'Files and versions' history "
-        "shows it)",
+        "use the full 40-character commit hash (the Hub's 'Files and versions' history shows it)",
     )
 
 
@@ -350,7 +349,9 @@ class _Validator:
         try:
             check_name(value)
         except InvalidNameError as exc:
-            raise ConfigError(f"{self.where}: {label} {value!r} is not a valid name", exc.hint)
+            raise ConfigError(
+                f"{self.where}: {label} {value!r} is not a valid name", exc.hint
+            ) from exc
 
     def opt_str(self, table: dict[str, Any], key: str, label: str) -> str | None:
         value = table.get(key)
@@ -372,8 +373,7 @@ class _Validator:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(
-                f"{self.where}: {label} must be a whole number from {low} to {high}, "
-                f"not {value!r}"
+                f"{self.where}: {label} must be a whole number from {low} to {high}, not {value!r}"
             )
         return value
 

@@ -127,15 +127,26 @@ def _resolve_hf(source: HfSource) -> ResolvedSource:
     where = f"{source.repo}@{source.revision}"
     cache = hf_cache_dir()
     offline = hf_offline()
-    try:
-        folder = snapshot_download(
+
+    def download(local_only: bool) -> str:
+        return snapshot_download(
             source.repo,
             revision=source.revision,
             cache_dir=cache,
-            local_files_only=offline,
+            local_files_only=local_only,
             allow_patterns=HF_ALLOW_PATTERNS,
             ignore_patterns=HF_IGNORE_PATTERNS,
         )
+
+    try:
+        try:
+            # A commit never changes: a complete cached snapshot needs no network at all
+            # (huggingface_hub would otherwise list the repo tree online first).
+            folder = download(local_only=True)
+        except LocalEntryNotFoundError:
+            if offline:
+                raise
+            folder = download(local_only=False)
     except LocalEntryNotFoundError as exc:
         mode = "HF_HUB_OFFLINE is set" if offline else "the Hub cannot be reached"
         raise SourceNotFoundError(

@@ -67,9 +67,8 @@ def verify_against(
                 "(changed after publishing)"
             )
             continue
-        if rebuilt[rel] == listed[rel]:
-            report.identical.append(rel)
-        elif rel == PROBE_FILE and _probe_agrees(store, name, report, built_dir / rel):
+        same = rebuilt[rel] == listed[rel]
+        if same or (rel == PROBE_FILE and _probe_agrees(store, name, report, built_dir / rel)):
             report.identical.append(rel)
         else:
             report.problems.append(f"{rel}: the rebuild differs from the release")
@@ -110,15 +109,22 @@ def _probe_agrees(store: Store, name: str, report: VerifyReport, rebuilt: Path) 
             return False
         if variant not in old:
             continue
-        a, b = np.asarray(old[variant], dtype=np.float64), np.asarray(new[variant], dtype=np.float64)
+        a, b = (
+            np.asarray(old[variant], dtype=np.float64),
+            np.asarray(new[variant], dtype=np.float64),
+        )
         if a.shape != b.shape:
             return False
-        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+        cos = (a * b).sum(1) / np.maximum(
+            np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12
+        )
         worst[variant] = float(cos.min())
         if worst[variant] < bound:
             return False
     summary = ", ".join(f"{k} min cosine {v:.6f}" for k, v in worst.items())
-    report.notes.append(f"{PROBE_FILE}: bytes differ (float kernels of this CPU), vectors agree: {summary}")
+    report.notes.append(
+        f"{PROBE_FILE}: bytes differ (float kernels of this CPU), vectors agree: {summary}"
+    )
     return True
 
 

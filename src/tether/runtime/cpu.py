@@ -4,9 +4,10 @@ int8 models pay off where the CPU has the integer dot-product instructions onnxr
 int8 kernels use: AVX2 (or VNNI) on x86-64, the dot-product extension (asimddp) on ARM.
 Elsewhere they run, but slower than fp32, so ``auto`` takes fp32 there.
 
-Features come from numpy's own runtime detection (already loaded with the runtime, so free)
-or, failing that, from /proc/cpuinfo. Never hand-written CPUID code (antivirus tools flag
-it) and never py-cpuinfo (about a second per call on the start-up path).
+Features come from the first "flags"/"Features" line of /proc/cpuinfo on Linux and from
+numpy's own runtime detection (``__cpu_features__``) elsewhere or when /proc is unreadable.
+Never hand-written CPUID code (antivirus tools flag it) and never py-cpuinfo (about a
+second per call on the start-up path).
 """
 
 from __future__ import annotations
@@ -45,12 +46,15 @@ def cpu_info() -> CpuInfo:
     """The CPU's architecture and int8-relevant features (cached: it cannot change)."""
     machine = platform.machine().lower()
     machine = "x86_64" if machine in _X86 else "arm64" if machine in _ARM else machine
+    # Linux: a few lines of /proc/cpuinfo, so resolving needs no numpy import (~50-80 ms).
+    # Elsewhere numpy, which the embedder loads anyway.
+    if sys.platform.startswith("linux"):
+        features = _proc_cpuinfo_features()
+        if features is not None:
+            return CpuInfo(machine, features, "/proc/cpuinfo")
     features = _numpy_features()
     if features is not None:
         return CpuInfo(machine, features, "numpy")
-    features = _proc_cpuinfo_features()
-    if features is not None:
-        return CpuInfo(machine, features, "/proc/cpuinfo")
     return CpuInfo(machine, frozenset(), "none")
 
 

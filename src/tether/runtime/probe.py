@@ -1,10 +1,11 @@
 """Probe self-test: does this onnxruntime, on this CPU, reproduce the release's vectors?
 
-probe.json (written by the build, see docs/recipe.md) holds fixed texts and their fp32
-reference vectors: ``{"texts": [...], "fp32": [[...], ...], ...}`` (other keys are ignored).
-Every probe text's vector must reach a cosine of at least 0.999 with its reference for fp32
-and 0.98 for int8 (which is compared with the fp32 reference, so it measures quantization
-error plus runtime drift). The thresholds can be overridden per call.
+probe.json (written by the build, see docs/recipe.md) holds fixed texts and reference
+vectors computed one text at a time: ``{"texts": [...], "fp32": [[...]], "int8": [[...]],
+"min_cosine": {"fp32": 0.9999, "int8": 0.99}, ...}`` (other keys are ignored). A variant is
+compared with its own reference when probe.json has one, else with the fp32 reference.
+Every probe text must reach the threshold: the call's ``min_cosine``, else probe.json's
+for that variant, else 0.999 (fp32) / 0.98 (int8 against fp32 references).
 """
 
 from __future__ import annotations
@@ -23,27 +24,30 @@ if TYPE_CHECKING:
 DEFAULT_MIN_COSINE = {"fp32": 0.999, "int8": 0.98}
 
 
-def read_probe(embedder: Embedder) -> tuple[list[str], np.ndarray]:
-    """(texts, fp32 reference vectors) from the profile folder's probe.json."""
+def read_probe(embedder: Embedder) -> tuple[list[str], np.ndarray, str, float | None]:
+    """(texts, reference vectors, which reference, probe.json's threshold) for the embedder."""
     path = embedder.folder / PROBE_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         texts = data["texts"]
-        reference = np.asarray(data["fp32"], dtype=np.float32)
+        key = embedder.variant if embedder.variant in data else "fp32"
+        reference = np.asarray(data[key], dtype=np.float32)
+        threshold = (data.get("min_cosine") or {}).get(key)
     except FileNotFoundError as exc:
         raise ManifestError(f"{path} is missing", "re-fetch the profile: tether fetch") from exc
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ManifestError(f"{path} is malformed ({exc})", "re-fetch the profile") from exc
     if (
         not isinstance(texts, list)
         or not all(isinstance(t, str) for t in texts)
         or reference.shape != (len(texts), embedder.dim)
+        or not (threshold is None or isinstance(threshold, (int, float)))
     ):
         raise ManifestError(
-            f"{path}: needs 'texts' (strings) and 'fp32' ({len(texts)} x {embedder.dim} numbers)",
+            f"{path}: needs 'texts' (strings) and {key!r} ({len(texts)} x {embedder.dim} numbers)",
             "re-fetch the profile",
         )
-    return texts, reference
+    return texts, reference, key, None if threshold is None else float(threshold)
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -55,18 +59,22 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def run_probe(embedder: Embedder, *, min_cosine: float | None = None) -> float:
     """The worst probe cosine; ProbeMismatchError (reason probe_mismatch) below the threshold."""
-    texts, reference = read_probe(embedder)
-    threshold = (
-        min_cosine if min_cosine is not None else DEFAULT_MIN_COSINE.get(embedder.variant, 0.98)
-    )
+    texts, reference, key, recorded = read_probe(embedder)
+    if min_cosine is not None:
+        threshold = min_cosine
+    elif recorded is not None:
+        threshold = recorded
+    else:
+        threshold = DEFAULT_MIN_COSINE.get(embedder.variant, DEFAULT_MIN_COSINE["int8"])
     similarity = cosines(embedder.embed(texts), reference)
     worst = float(similarity.min()) if len(similarity) else 1.0
     if worst < threshold:
         failing = np.flatnonzero(similarity < threshold)
         raise ProbeMismatchError(
             f"probe self-test failed for {embedder.model_id}: {len(failing)} of {len(texts)} "
-            f"probe texts below cosine {threshold} (worst {worst:.4f})",
+            f"probe texts below cosine {threshold} against the {key} reference "
+            f"(worst {worst:.6f})",
             worst_cosine=worst,
-            problems=[f"probe {i}: cosine {similarity[i]:.4f} {texts[i][:60]!r}" for i in failing],
+            problems=[f"probe {i}: cosine {similarity[i]:.6f} {texts[i][:60]!r}" for i in failing],
         )
     return worst

@@ -67,6 +67,10 @@ class Store(Protocol):
         """Create or replace a document of the release's record (atomically)."""
         ...
 
+    def record_keys(self, name: str, version: str) -> list[str]:
+        """Keys of the release's record documents, sorted."""
+        ...
+
 
 def read_bytes(store: Store, name: str, version: str, path: str) -> bytes:
     """A whole (small) release file in memory, e.g. MANIFEST.txt or profile.json."""

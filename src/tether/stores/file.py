@@ -157,6 +157,17 @@ class FileStore:
         self._existing_release_dir(name, version)
         write_atomic(self._record_path(name, version, key), data)
 
+    def record_keys(self, name: str, version: str) -> list[str]:
+        folder = self._record_path(name, version, "x").parent
+        if not folder.is_dir():
+            return []
+        return sorted(  # dot-files are temp files of atomic writes
+            Path(root, file_name).relative_to(folder).as_posix()
+            for root, _dirs, names in os.walk(folder)
+            for file_name in names
+            if not file_name.startswith(".")
+        )
+
     def _record_path(self, name: str, version: str, key: str) -> Path:
         folder = self._release_dir(name, version)
         return folder.with_name(folder.name + RECORD_SUFFIX) / check_relative_path(

@@ -9,9 +9,10 @@ URL: ``oci://host[:port]/prefix[?insecure=1]``. Model ``name`` lives in reposito
   the model card), each annotated with ``org.cncf.model.filepath``; a ModelPack config blob
   (descriptor name/version/revision/createdAt, format/precision/quantization, diff_ids).
 * The release's record (state.json, ...) lives beside it: one small artifact per key,
-  tagged ``model-v1.0.1__rec.<key>``, whose ``subject`` is the release manifest and whose
+  tagged ``rec_model-v1.0.1_<key>``, whose ``subject`` is the release manifest and whose
   annotations carry the state. Changing the state re-tags the record, never the release.
-  ``_`` cannot occur in a semver, so these tags never parse as releases.
+  Only release tags start with ``model-v``, so a registry rule "tags matching model-v*
+  are immutable" protects releases and leaves records (and claims) writable.
 
 The client is a thin one on ``requests`` over the few Distribution API calls tether needs
 (see docs/stores.md for why not oras-py): blobs stream from the file in both directions
@@ -20,7 +21,7 @@ digest (every other file against MANIFEST.txt, by the caller).
 
 Tags are mutable on most registries (Distribution overwrites silently), so immutability is
 enforced here: a publisher checks the tag, uploads the blobs, then takes a short *claim*
-(a tiny manifest tagged ``model-v1.0.1__claim.<random>``), lists the tags, and proceeds only
+(a tiny manifest tagged ``claim_model-v1.0.1_<random>``), lists the tags, and proceeds only
 when no other live claim is there; it re-checks the tag, pushes the manifest, re-reads the
 tag and drops the claim. Two claimants that see each other both back off and retry after a
 random pause, so of two racing tether publishers exactly one tags the release. A writer
@@ -61,8 +62,9 @@ from tether.errors import (
     StoreURLError,
 )
 from tether.hashing import CHUNK_SIZE, sha256_bytes
-from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest, parse_manifest
+from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest
 from tether.paths import check_name, check_relative_path
+from tether.stores._remote import READ_AHEAD_MIN_SIZE, publish_manifest, read_ahead
 from tether.stores.oci_auth import (
     DOCKER_HUB_HOSTS,
     PASSWORD_ENV,
@@ -116,9 +118,10 @@ _FORMATS = {".onnx": "onnx", ".gguf": "gguf", ".safetensors": "safetensors", ".p
 # --- tags -----------------------------------------------------------------------------------
 
 #: Separates a release tag from what hangs off it (records, claims): never part of a semver.
-SEP = "__"
-RECORD_MARK = f"{SEP}rec."
-CLAIM_MARK = f"{SEP}claim."
+#: (``_`` cannot occur in a semver: ``rec_model-v1.0.0-rc.1_state.json`` splits unambiguously.)
+SEP = "_"
+RECORD_PREFIX = "rec_"
+CLAIM_PREFIX = "claim_"
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _REPO_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _KEY_SAFE = re.compile(r"[A-Za-z0-9.-]")
@@ -144,13 +147,13 @@ def layer_media_type(rel: str) -> str:
 
 
 def record_tag(tag: str, key: str) -> str:
-    """The tag of a record document: ``model-v1.0.0__rec.state.json``; other characters of
+    """The tag of a record document: ``rec_model-v1.0.0_state.json``; other characters of
     the key (``/``, ``_``, ...) are written ``_xx`` (hex of each UTF-8 byte)."""
     encoded = "".join(
         char if _KEY_SAFE.match(char) else "".join(f"_{b:02x}" for b in char.encode())
         for char in key
     )
-    result = f"{tag}{RECORD_MARK}{encoded}"
+    result = f"{RECORD_PREFIX}{tag}{SEP}{encoded}"
     if not _TAG.match(result):
         raise InvalidNameError(
             f"record key {key!r} is too long for an OCI tag ({len(result)} > 128 characters)",
@@ -161,7 +164,7 @@ def record_tag(tag: str, key: str) -> str:
 
 def record_key(tag: str, candidate: str) -> str | None:
     """The record key a tag stands for, or None when it is not a record of ``tag``."""
-    prefix = f"{tag}{RECORD_MARK}"
+    prefix = f"{RECORD_PREFIX}{tag}{SEP}"
     if not candidate.startswith(prefix):
         return None
     encoded = candidate[len(prefix) :]
@@ -684,11 +687,16 @@ class OciStore:
             )
         if resp.status_code not in (200, 206):
             raise self.client.fail(resp, f"downloading {where}")
+        if resp.status_code == 206 and not resp.headers.get("Content-Range", "").startswith(
+            f"bytes {start}-"
+        ):
+            raise self.client.fail(resp, f"resuming {where} at byte {start} (wrong range)")
         skip = start if resp.status_code == 200 else 0  # a registry that ignored Range
         # MANIFEST.txt is the root every other file is checked against (by the caller), so
         # it alone is checked here, against the digest the registry's manifest names.
         verify = layer.digest if path == MANIFEST_FILE and start == 0 else None
-        return _stream(resp, skip, verify, where, start)
+        chunks = _stream(resp, skip, verify, where, start)
+        return read_ahead(chunks) if layer.size - start >= READ_AHEAD_MIN_SIZE else chunks
 
     def _blob_exists(self, repo: str, digest: str) -> bool:
         if (repo, digest) in self._blobs:
@@ -755,22 +763,13 @@ class OciStore:
     def publish(self, name: str, version: str, files: Mapping[str, Path]) -> None:
         repo, tag = self._repo(name), release_tag(version)
         where = f"{name} {tag}"
-        if MANIFEST_FILE not in files:
-            raise ManifestError(f"{where}: no {MANIFEST_FILE} among the files to publish")
-        manifest_raw = Path(files[MANIFEST_FILE]).read_bytes()
-        manifest = parse_manifest(manifest_raw.decode("utf-8"), where=f"{where} {MANIFEST_FILE}")
-        if set(manifest.files) | {MANIFEST_FILE} != set(files):
-            raise IntegrityError(
-                f"the files to publish as {where} differ from those its MANIFEST.txt lists",
-                problems=sorted(set(files) ^ (set(manifest.files) | {MANIFEST_FILE})),
-            )
+        manifest, manifest_raw = publish_manifest(name, version, files)
         existing = self._head(repo, tag, _push(repo))
         if existing is not None:
             raise ReleaseExistsError(f"{self.url} already has {where} ({existing[0]})")
 
         layers = []
         for rel in sorted(files, key=lambda r: (r == MANIFEST_FILE, r)):
-            check_relative_path(rel, where=where)
             source = Path(files[rel])
             if rel == MANIFEST_FILE:
                 digest, size, data = (
@@ -817,7 +816,7 @@ class OciStore:
         self._push_blob(repo, "sha256:" + sha256_bytes(EMPTY_DATA), 2, EMPTY_DATA, "empty config")
         rivals: list[str] = []
         for attempt in range(CLAIM_ATTEMPTS):
-            claim_tag = f"{tag}{CLAIM_MARK}{uuid.uuid4().hex[:20]}"
+            claim_tag = f"{CLAIM_PREFIX}{tag}{SEP}{uuid.uuid4().hex[:20]}"
             claim_digest = self._put_claim(repo, tag, claim_tag)
             try:
                 rivals = self._live_claims(repo, tag, claim_tag)
@@ -869,7 +868,7 @@ class OciStore:
     def _live_claims(self, repo: str, tag: str, mine: str) -> list[str]:
         """Other publishers' claims on ``tag`` that are neither done nor stale."""
         live = []
-        prefix = f"{tag}{CLAIM_MARK}"
+        prefix = f"{CLAIM_PREFIX}{tag}{SEP}"
         for other in self._tags(repo):
             if not other.startswith(prefix) or other == mine:
                 continue

@@ -1,0 +1,13 @@
+"""Embed texts with the model bundled into this app; print the vectors and a similarity."""
+
+import json
+import sys
+
+import tether
+
+texts = sys.argv[1:] or ["A cat sits on the mat.", "A kitten rests on a rug."]
+embedder = tether.load("local-text-retrieval-v1")  # the user's app-data folder, then the bundle
+vectors = embedder.embed(texts)
+info = {"source": embedder.resolution.source, "release": embedder.resolution.prepared.release}
+info |= {"variant": embedder.variant, "similarity": float(vectors[0] @ vectors[-1])}
+print(json.dumps({**info, "vectors": vectors.tolist()}))

@@ -1,0 +1,237 @@
+"""tether bundle [verify | digest] / tether init: ship the pinned model inside an app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from tether.cli.options import (
+    ByteProgress,
+    name_option,
+    open_project,
+    project_option,
+    store_option,
+)
+
+VARIANT_CHOICES = ("fp32", "int8", "both")
+DEFAULT_BUNDLE_DEST = Path("build/tether-bundle")
+DEFAULT_PROFILES_DIR = Path("data/embedding_models")  # where `tether fetch` puts profiles
+
+
+@click.group("bundle", invoke_without_command=True)
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Bundle folder, replaced only when the new bundle verifies. Default: [bundle] dest "
+    f"in tether.toml, else {DEFAULT_BUNDLE_DEST}.",
+)
+@click.option(
+    "--variant",
+    type=click.Choice(VARIANT_CHOICES),
+    help="Model variants to ship. Default: [bundle] variant in tether.toml, else both.",
+)
+@store_option
+@name_option
+@project_option
+@click.pass_context
+def bundle_command(
+    ctx: click.Context,
+    dest: Path | None,
+    variant: str | None,
+    store: str | None,
+    name: str | None,
+    project_dir: Path,
+) -> None:
+    """Lay the pinned release (and declared assets) out for an app, verified.
+
+    \b
+    DEST/embedding_models/<profile_id>/   the profile folder (.prepared.json, MANIFEST.txt)
+    DEST/<asset>/                         each [[bundle.assets]] entry of tether.toml
+    DEST/tether-bundle.json               the record `tether audit --bundle` reads
+
+    The release is fetched and verified like `tether fetch` (files already in
+    data/embedding_models/<name> are re-hashed instead of downloaded). tether's PyInstaller
+    hook collects DEST ($TETHER_BUNDLE_DIR, default build/tether-bundle) into the app.
+    """
+    if ctx.invoked_subcommand is not None:
+        given = [
+            f"--{param.replace('_dir', '')}"
+            for param in ("dest", "variant", "store", "name", "project_dir")
+            if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} belong(s) to `tether bundle` itself, not to "
+                f"`tether bundle {ctx.invoked_subcommand}`"
+            )
+        return
+    from tether.bundle.assets import bundle_settings, read_asset_specs
+    from tether.bundle.create import create_bundle
+    from tether.pin import require_pin
+    from tether.project import read_settings
+    from tether.trust import load_trust
+    from tether.versioning import release_tag
+
+    project, opened, name = open_project(project_dir, store, name)
+    _, settings_path = read_settings(project.dir)
+    where = settings_path.name if settings_path else "tether.toml"
+    table = bundle_settings(project.settings, where)
+    variant = variant or _setting(table, "variant", where, VARIANT_CHOICES) or "both"
+    dest = dest or Path(_setting(table, "dest", where) or DEFAULT_BUNDLE_DEST)
+    base = settings_path.parent if settings_path else project.dir
+    assets = read_asset_specs(project.settings, base, where)
+    version = require_pin(project.dir)
+    progress = ByteProgress(f"bundling {name} {release_tag(version)}")
+    try:
+        result = create_bundle(
+            opened,
+            name,
+            version,
+            project.dir / dest,
+            variants=variant,
+            assets=assets,
+            seed_from=project.dir / DEFAULT_PROFILES_DIR / name,
+            progress=progress,
+            trust=load_trust(project.dir),
+        )
+    finally:
+        progress.close()
+    profile = result.record.profiles[0]
+    extra = f", {len(result.record.assets)} asset(s)" if result.record.assets else ""
+    click.echo(
+        f"bundled {name} {profile.release} [{', '.join(profile.variants) or 'all files'}]"
+        f"{extra} into {result.dest}: {result.files} files verified "
+        f"({len(result.downloaded)} downloaded, {len(result.reused)} reused)"
+    )
+
+
+def _setting(table: dict, key: str, where: str, choices: tuple[str, ...] = ()) -> str | None:
+    from tether.errors import ConfigError
+
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (choices and value not in choices):
+        allowed = f"one of {', '.join(choices)}" if choices else "a string"
+        raise ConfigError(f"{where}: [bundle] {key} must be {allowed}, not {value!r}")
+    return value
+
+
+@bundle_command.command("verify")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--variant",
+    type=click.Choice(VARIANT_CHOICES),
+    help="Also require these variants to be bundled. Default: the bundled ones.",
+)
+def verify_command(folder: Path, variant: str | None) -> None:
+    """Check a bundle, or the bundle inside a built app (e.g. dist/app).
+
+    Every file the variants need must be present, non-empty, of the recorded size and
+    match its digest in .prepared.json and MANIFEST.txt; assets must match the record and
+    their declared sha256. Exits 1 naming each problem.
+    """
+    from tether.bundle.verify import verify_bundle
+
+    checks = verify_bundle(folder, variant)
+    for check in checks:
+        for profile in check.profiles:
+            assert profile.prepared is not None
+            click.echo(
+                f"{profile.folder}: {profile.prepared.name} {profile.prepared.release} "
+                f"[{', '.join(profile.prepared.variants) or 'all files'}], "
+                f"{len(profile.prepared.files)} files verified"
+            )
+        for asset, _ in check.assets:
+            click.echo(f"{check.root / asset.path}: asset {asset.name}, {len(asset.files)} files")
+
+
+@bundle_command.command("digest")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def digest_command(path: Path) -> None:
+    """Print the sha256 to declare for a [[bundle.assets]] file or folder."""
+    from tether.bundle.assets import folder_digest
+    from tether.hashing import sha256_file
+
+    click.echo(folder_digest(path) if path.is_dir() else sha256_file(path))
+
+
+def audit_bundle_dir(folder: Path) -> None:
+    """`tether audit --bundle DIR`: print the bundle audit; IntegrityError (exit 1) if BAD."""
+    from tether.bundle.audit import audit_bundle
+    from tether.errors import IntegrityError
+
+    report = audit_bundle(folder)
+    for passed, line in report.checks:
+        click.echo(f"{'ok ' if passed else 'BAD'} {line}")
+    if not report.ok:
+        raise IntegrityError(
+            f"the bundle in {folder} does not match what it claims (lines marked BAD)",
+            "rebuild the app from a fresh bundle: tether bundle --dest DIR",
+        )
+
+
+@click.command("init")
+@click.option(
+    "--ci",
+    type=click.Choice(["github", "gitlab"]),
+    help="Also write CI workflows: GitHub Actions (.github/workflows/build-model.yml, "
+    "release.yml) or GitLab CI (.gitlab-ci.yml).",
+)
+@click.option("--profile-id", default="local-text-retrieval-v1", show_default=True)
+@click.option(
+    "--source-repo",
+    default="sentence-transformers/all-MiniLM-L6-v2",
+    show_default=True,
+    help="Hugging Face repo to build from.",
+)
+@click.option("--revision", metavar="COMMIT", help="Its 40-hex commit (else a placeholder).")
+@click.option("--pin", default="1.0.0", show_default=True, help="Starter .model-version.")
+@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default="both", show_default=True)
+@click.option("--app", "app_script", default="app.py", show_default=True, help="App script.")
+@click.option("--app-name", help="Built app's name (default: the script's name).")
+@click.option("--branch", default="main", show_default=True, help="Branch builds run on.")
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+@project_option
+def init_command(
+    ci: str | None,
+    profile_id: str,
+    source_repo: str,
+    revision: str | None,
+    pin: str,
+    variant: str,
+    app_script: str,
+    app_name: str | None,
+    branch: str,
+    force: bool,
+    project_dir: Path,
+) -> None:
+    """Write a starter tether.toml and .model-version (and CI workflows with --ci).
+
+    Files that exist are kept (and named) unless --force.
+    """
+    from tether.init import REVISION_PLACEHOLDER, InitOptions, init_project
+
+    options = InitOptions(
+        profile_id=profile_id,
+        source_repo=source_repo,
+        revision=revision,
+        pin=pin,
+        variant=variant,
+        ci=ci,
+        app_script=app_script,
+        app_name=app_name,
+        branch=branch,
+    )
+    result = init_project(project_dir, options, force=force)
+    for path in result.written:
+        click.echo(f"wrote {path}")
+    for path in result.kept:
+        click.echo(f"kept  {path} (exists; --force replaces it)")
+    if revision is None and any(p.name == "tether.toml" for p in result.written):
+        click.echo(f"next: replace {REVISION_PLACEHOLDER} in tether.toml with the commit to build")
+
+
+COMMANDS = [bundle_command, init_command]

@@ -1,0 +1,1 @@
+"""Starter files written by `tether init` (package data: tether.toml, CI workflows)."""

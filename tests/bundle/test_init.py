@@ -1,0 +1,305 @@
+"""tether init: starter files, and CI workflows that are valid, triggered right, and call
+only tether command lines that tether's own CLI parses."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import tether
+from tether.cli import main
+from tether.errors import ConfigError
+from tether.init import PYINSTALLER_VERSION, REVISION_PLACEHOLDER
+from tether.pin import read_pin
+
+COMMIT = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+SAMPLE = "1.0.1"  # what shell variables and ${{ }} expressions stand for when parsing
+
+
+def init(project: Path, *args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(main, ["init", "--project", str(project), *args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def parse_tether(args: list[str]) -> list[str]:
+    """Parse a command line with tether's CLI without running it; the command path."""
+    ctx = main.make_context("tether", list(args))
+    command: click.Command = main
+    path = ["tether"]
+    while isinstance(command, click.Group):
+        # click keeps a group's subcommand in _protected_args until click 9 (then in args)
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        if not rest:
+            break
+        name, sub, rest = command.resolve_command(ctx, rest)
+        assert sub is not None and name is not None
+        path.append(name)
+        ctx = sub.make_context(name, rest, parent=ctx)
+        command = sub
+    return path
+
+
+def shell_lines(script: str) -> list[str]:
+    """Lines of a shell snippet, continuations joined, comments and blanks dropped."""
+    joined = script.replace("\\\n", " ")
+    return [
+        ln.strip() for ln in joined.splitlines() if ln.strip() and not ln.strip().startswith("#")
+    ]
+
+
+def tether_lines(lines: list[str]) -> list[list[str]]:
+    """The tether command lines, with variables replaced by a sample and redirections cut."""
+    found = []
+    for line in lines:
+        line = re.sub(r"\$\{\{[^}]*\}\}", SAMPLE, line)
+        line = re.sub(r"\$\{?[A-Z_][A-Z0-9_]*\}?", SAMPLE, line)
+        words = shlex.split(line)
+        if words and words[0] == "tether":
+            cut = next((i for i, w in enumerate(words) if w in (">", ">>", "|")), len(words))
+            found.append(words[1:cut])
+    return found
+
+
+def check_programs(lines: list[str]) -> None:
+    """Workflows run tether; besides it only pip installs, the app's PyInstaller build and
+    plain shell plumbing (if/echo/cat into the run summary, sed over tether's own output)."""
+    allowed = {"tether", "python", "pyinstaller", "if", "else", "fi", "cat", "echo", "{", "}"}
+    for line in lines:
+        first = shlex.split(line.replace("$(", " "))[0]
+        if first.startswith(("PUBLISHED=", "echo")):
+            continue
+        assert first in allowed, f"unexpected program in workflow: {line}"
+        if first == "python":
+            assert line.startswith("python -m pip install "), line
+        if line.startswith("if [ -f requirements.txt ]"):
+            continue
+
+
+def pip_pins(lines: list[str]) -> None:
+    installs = " ".join(ln for ln in lines if "pip install" in ln)
+    assert re.search(rf'"tether(\[build\])?=={re.escape(tether.__version__)}"', installs)
+    assert "tether>" not in installs and "tether<" not in installs
+
+
+def schema_check(path: Path, schema: str) -> None:
+    """Validate with check-jsonschema's vendored SchemaStore schema (no network)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    if True in data:  # PyYAML (YAML 1.1) reads the key `on` as True
+        data["on"] = data.pop(True)
+    return data
+
+
+# --- starter files ---------------------------------------------------------------------------
+
+
+def test_init_writes_a_recipe_the_build_accepts_and_a_pin(tmp_path: Path) -> None:
+    out = init(tmp_path, "--revision", COMMIT, "--variant", "int8")
+    assert f"wrote {tmp_path / 'tether.toml'}" in out
+    assert read_pin(tmp_path) == "1.0.0"
+    from tether.recipe import load_recipe
+
+    recipe = load_recipe(tmp_path)
+    assert recipe.profile_id == "local-text-retrieval-v1"
+    assert recipe.source.revision == COMMIT
+    from tether.bundle.assets import bundle_settings
+    from tether.project import Project
+
+    settings = Project.load(tmp_path).settings
+    assert bundle_settings(settings, "tether.toml") == {
+        "variant": "int8",
+        "dest": "build/tether-bundle",
+    }
+
+
+def test_init_without_revision_leaves_a_placeholder_the_build_refuses(tmp_path: Path) -> None:
+    out = init(tmp_path)
+    assert REVISION_PLACEHOLDER in out
+    from tether.recipe import load_recipe
+
+    with pytest.raises(ConfigError, match="revision"):
+        load_recipe(tmp_path)
+
+
+def test_init_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
+    (tmp_path / ".model-version").write_text("2.3.4\n")
+    out = init(tmp_path, "--ci", "github")
+    assert f"kept  {tmp_path / '.model-version'} (exists; --force replaces it)" in out
+    assert read_pin(tmp_path) == "2.3.4"
+    assert (tmp_path / ".github" / "workflows" / "release.yml").is_file()
+    init(tmp_path, "--force", "--pin", "v1.2.0")
+    assert read_pin(tmp_path) == "1.2.0"  # normalised, never "v1.2.0"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--revision", "main"], "is not a 40-character lowercase commit hash"),
+        (["--app", "/abs/app.py"], "is not a relative path to a .py script"),
+        (["--profile-id", "../x"], "is not a valid name"),
+        (["--pin", "1.0"], "invalid version"),
+    ],
+)
+def test_init_refuses_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    assert message in init(tmp_path, *args, code=2)
+    assert not (tmp_path / "tether.toml").exists()
+
+
+# --- GitHub Actions --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Path:
+    init(
+        tmp_path, "--ci", "github", "--revision", COMMIT, "--app", "src/app.py", "--variant", "int8"
+    )
+    return tmp_path / ".github" / "workflows"
+
+
+def github_lines(workflow: dict[str, Any]) -> list[str]:
+    return [
+        line
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if "run" in step
+        for line in shell_lines(step["run"])
+    ]
+
+
+def test_github_workflows_validate_against_the_schema(github: Path) -> None:
+    for name in ("build-model.yml", "release.yml"):
+        schema_check(github / name, "vendor.github-workflows")
+
+
+def test_github_build_model_triggers_and_steps(github: Path) -> None:
+    workflow = load_yaml(github / "build-model.yml")
+    on = workflow["on"]
+    version = on["workflow_dispatch"]["inputs"]["version"]
+    assert version["required"] is False and version["default"] == ""
+    assert on["push"]["paths"] == ["tether.toml"] and on["push"]["branches"] == ["main"]
+    assert on["schedule"] == [{"cron": "0 0 1 */3 *"}]
+    assert workflow["defaults"]["run"]["shell"] == "bash"  # -eo pipefail
+    lines = github_lines(workflow)
+    check_programs(lines)
+    pip_pins(lines)
+    commands = [parse_tether(args) for args in tether_lines(lines)]
+    assert commands == [
+        ["tether", "build"],
+        ["tether", "release"],  # with --version: an existing version is refused
+        ["tether", "release"],  # without: the next patch after the store and the pin
+        ["tether", "download"],  # read back, verified; its MANIFEST goes into the summary
+    ]
+    assert any("--version" in args for args in tether_lines(lines))
+    run = "\n".join(lines)
+    assert "MANIFEST.txt" in run and "GITHUB_STEP_SUMMARY" in run
+    uses = [s["uses"] for j in workflow["jobs"].values() for s in j["steps"] if "uses" in s]
+    assert uses == ["actions/checkout@v4", "actions/setup-python@v5"]
+
+
+def test_github_release_fetches_verifies_bundles_builds_audits(github: Path) -> None:
+    workflow = load_yaml(github / "release.yml")
+    assert workflow["on"]["push"]["tags"] == ["v*"]
+    assert workflow["env"]["TETHER_BUNDLE_DIR"] == "build/tether-bundle"
+    lines = github_lines(workflow)
+    check_programs(lines)
+    pip_pins(lines)
+    assert f'"pyinstaller=={PYINSTALLER_VERSION}"' in " ".join(lines)
+    parsed = tether_lines(lines)
+    assert [parse_tether(args) for args in parsed] == [
+        ["tether", "fetch"],
+        ["tether", "audit"],
+        ["tether", "bundle"],
+        ["tether", "bundle", "verify"],
+        ["tether", "audit"],
+    ]
+    assert parsed[-1] == ["audit", "--bundle", "dist/app"]
+    assert "pyinstaller --noconfirm --onedir --name app src/app.py" in lines
+    uses = [s["uses"] for j in workflow["jobs"].values() for s in j["steps"] if "uses" in s]
+    assert uses == ["actions/checkout@v4", "actions/setup-python@v5", "actions/upload-artifact@v4"]
+
+
+def test_sed_in_the_workflows_reads_tether_releases_output(tmp_path: Path) -> None:
+    """The workflows take the published version from `tether release`'s output line."""
+    from tests.bundle.helpers import make_small_release
+
+    build = make_small_release(tmp_path / "build")
+    result = CliRunner().invoke(
+        main, ["release", "--from", str(build), "--store", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 0, result.output
+    line = result.output.strip().splitlines()[-1]
+    match = re.match(r"^published [^ ]* model-v([^ ]*) to .*", line)
+    assert match and match.group(1) == "1.0.0", line
+
+
+# --- GitLab CI -------------------------------------------------------------------------------
+
+
+def test_gitlab_ci(tmp_path: Path) -> None:
+    init(tmp_path, "--ci", "gitlab", "--revision", COMMIT)
+    path = tmp_path / ".gitlab-ci.yml"
+    schema_check(path, "vendor.gitlab-ci")
+    data = yaml.safe_load(path.read_text())
+    assert data["stages"] == ["build-model", "release"]
+    assert data["variables"]["VERSION"]["value"] == ""  # optional in "Run pipeline"
+    rules = [rule["if"] for rule in data["build-model"]["rules"]]
+    assert '$CI_PIPELINE_SOURCE == "schedule"' in rules
+    assert any("web" in rule for rule in rules)
+    push = data["build-model"]["rules"][-1]
+    assert push["changes"] == ["tether.toml"] and "push" in push["if"]
+    assert "0 0 1 */3 *" in path.read_text()  # GitLab keeps schedules out of the file
+    assert data["release"]["rules"] == [{"if": "$CI_COMMIT_TAG =~ /^v/"}]
+
+    for job, expected in (
+        (
+            "build-model",
+            [
+                ["tether", "build"],
+                ["tether", "release"],
+                ["tether", "release"],
+                ["tether", "download"],
+            ],
+        ),
+        (
+            "release",
+            [
+                ["tether", "fetch"],
+                ["tether", "audit"],
+                ["tether", "bundle"],
+                ["tether", "bundle", "verify"],
+                ["tether", "audit"],
+            ],
+        ),
+    ):
+        lines = [line for item in data[job]["script"] for line in shell_lines(item)]
+        check_programs(lines)
+        pip_pins(lines)
+        assert [parse_tether(args) for args in tether_lines(lines)] == expected
+
+
+def test_parse_tether_refuses_what_the_cli_refuses() -> None:
+    with pytest.raises(click.UsageError):
+        parse_tether(["bundle", "--dest"])
+    with pytest.raises(click.UsageError):
+        parse_tether(["bundel", "verify", "x"])
+    with pytest.raises(click.UsageError):
+        parse_tether(["audit", "--bundel", "x"])
