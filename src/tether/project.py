@@ -63,6 +63,8 @@ class Project:
         recipe_store = self.settings.get("store")
         if recipe_store is not None and not isinstance(recipe_store, str):
             raise ConfigError("the recipe's 'store' must be a URL string")
+        if recipe_store and "://" not in recipe_store:  # a folder relative to the recipe
+            recipe_store = str(self.dir / recipe_store)
         return select_store_url(option, recipe_store, self.dir)
 
     def open_store(self, option: str | None = None) -> Store:

@@ -48,6 +48,8 @@ _COMMAND_HOMES = {
     "init": "bundle",
     "key": "keys",
     "sign": "keys",
+    "build": "build",
+    "mirror": "mirror",
 }
 
 
