@@ -42,6 +42,7 @@ ENGINES = (
     "tether-fp32",
     "ort-int8-batched",
     "fastembed-int8",
+    "fastembed-int8-bs1",
     "fastembed-fp32",
     "sentence-transformers",
 )
@@ -162,7 +163,9 @@ def worker(engine: str, folder: Path, texts_file: Path, threads: int, passes: in
         from fastembed import TextEmbedding
         from fastembed.common.model_description import ModelSource, PoolingType
 
-        file = "onnx/model_quantized.onnx" if engine.endswith("int8") else "onnx/model.onnx"
+        int8 = "int8" in engine
+        file = "onnx/model_quantized.onnx" if int8 else "onnx/model.onnx"
+        batch_size = 1 if engine.endswith("-bs1") else 256  # 256: fastembed's default
         name = f"tether-bench/{engine}"
         TextEmbedding.add_custom_model(
             model=name,
@@ -173,8 +176,8 @@ def worker(engine: str, folder: Path, texts_file: Path, threads: int, passes: in
             model_file=file,
         )
         model = TextEmbedding(name, specific_model_path=str(folder), threads=threads)
-        embed = lambda batch: np.stack(list(model.embed(batch)))  # noqa: E731
-        settings = f"default batch_size=256, threads={threads}, offline specific_model_path"
+        embed = lambda batch: np.stack(list(model.embed(batch, batch_size=batch_size)))  # noqa: E731
+        settings = f"batch_size={batch_size}, threads={threads}, offline specific_model_path"
     elif engine == "sentence-transformers":
         import torch
         from sentence_transformers import SentenceTransformer

@@ -105,6 +105,7 @@ def resolve_command(
 @click.option(
     "--profile",
     "profile_id",
+    metavar="ID",
     envvar=PROFILE_ENV,
     default=None,
     help=f"Profile id. Default: ${PROFILE_ENV}, else the project's [profile] id.",

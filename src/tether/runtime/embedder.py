@@ -63,7 +63,9 @@ class Embedder:
         self.threads = _positive("threads", threads if threads is not None else available_cpus())
         self.max_batch_tokens = _positive(
             "max_batch_tokens",
-            max_batch_tokens if max_batch_tokens is not None else DEFAULT_MAX_BATCH_TOKENS,
+            max_batch_tokens
+            if max_batch_tokens is not None
+            else max(DEFAULT_MAX_BATCH_TOKENS, profile.max_length),
         )
         if self.max_batch_tokens < profile.max_length:
             raise RuntimeOptionError(
