@@ -55,7 +55,7 @@ def verify_profile(folder: Path, *, signature: TrustPolicy | None = None) -> Pre
             "re-fetch it: tether fetch",
             problems=problems,
         )
-    if signature is not None and signature.active:  # --- signing
+    if signature is not None and signature.active:
         check_profile_signature(folder, prepared, signature)
     return prepared
 
@@ -97,7 +97,7 @@ def audit(
     except TetherError as exc:
         report.add(False, f"release: {exc.message}")
         return report
-    if trust is not None:  # --- signing
+    if trust is not None:
         report.add(*audit_signature(store, name, pinned, manifest_raw, trust))
     prepared = None
     try:

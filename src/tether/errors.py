@@ -313,3 +313,32 @@ class SigningKeyError(TetherError, ValueError):
     default_hint = (
         "use an EC key (P-256, P-384 or P-521) in PEM form; make one with: tether key generate"
     )
+
+
+# --- quality ---------------------------------------------------------------------------
+# Raised by tether.evaluate / tether.gate (tether eval, promote, revert, notes, release).
+
+
+class EvaluationError(TetherError, ValueError):
+    """A release or folder that cannot be evaluated (not an embedding profile)."""
+
+    default_hint = "evaluate a release built by tether build (it has profile.json)"
+
+
+class PromotionGateError(QualityGateError):
+    """A release that scores worse than the pinned one beyond the [gate] thresholds."""
+
+    default_hint = (
+        "nothing was changed; fix the model, or promote it anyway on purpose with "
+        "--force --reason '...' (recorded in the release's history)"
+    )
+
+
+class ProfileCompatibilityError(TetherError, ValueError):
+    """A model released under a profile id whose contract it does not keep."""
+
+    exit_code = 1
+    default_hint = (
+        "vectors stored with the previous release would silently stop being comparable: "
+        "bump the profile id ([profile] id, e.g. local-text-retrieval-v2) and re-embed"
+    )

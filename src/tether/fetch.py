@@ -33,7 +33,7 @@ from tether.paths import check_name
 from tether.prepared import PREPARED_FILE, Prepared, PreparedFile, read_prepared, write_prepared
 from tether.release import PROFILE_FILE, read_manifest, release_info, require_usable
 from tether.stores.base import Store
-from tether.trust import (  # --- signing
+from tether.trust import (
     SIGNATURE_FILE,
     TrustPolicy,
     check_release,
@@ -97,7 +97,7 @@ def _already_prepared(
     folder: Path, name: str, version: str, variants: str, trust: TrustPolicy | None = None
 ) -> Prepared | None:
     """The folder's record when it already holds this release and variants (stat only)."""
-    if prepared_needs_refetch(folder, trust):  # --- signing: prepared before [trust] existed
+    if prepared_needs_refetch(folder, trust):  # prepared before [trust] existed
         return None
     try:
         prepared = read_prepared(folder)
@@ -140,7 +140,7 @@ def _fetch_locked(
     manifest, manifest_raw = read_manifest(store, name, version)
     chosen, wanted = select_files(store, manifest, variants)
     sizes = store.files(name, version)
-    # --- signing: check model.sig and rollback before anything is written
+    # check model.sig and rollback before anything is written
     verdict = check_release(store, name, version, manifest_raw, sizes, trust, folder.parent)
     missing = sorted(rel for rel in wanted if rel not in sizes)
     if missing:
@@ -169,11 +169,11 @@ def _fetch_locked(
             variants=chosen,
             files={rel: PreparedFile(sizes[rel], manifest.files[rel]) for rel in wanted},
         )
-        temps.update(stage_signature(verdict, _temp_path(folder / SIGNATURE_FILE)))  # signing
+        temps.update(stage_signature(verdict, _temp_path(folder / SIGNATURE_FILE)))
         removed = _activate(folder, temps, record, manifest_raw)
         temps.clear()
-        record_verified(verdict, folder.parent)  # --- signing: rollback state
-    except IntegrityError as exc:  # --- signing: a signed file that differs was changed
+        record_verified(verdict, folder.parent)  # rollback state
+    except IntegrityError as exc:  # a signed file that differs was changed
         raise_if_signed(verdict, next(reversed(temps), None), exc)
         raise
     finally:
@@ -338,7 +338,7 @@ def download_release(
             report.file = rel
             download_verified(store, name, version, rel, digest, staging / rel, on_bytes=report)
         write_atomic(staging / MANIFEST_FILE, manifest_raw)
-        copy_signature(store, name, version, staging)  # --- signing: model.sig, if signed
+        copy_signature(store, name, version, staging)  # model.sig, if signed
         if dest.exists():
             dest.rmdir()
         os.rename(staging, dest)

@@ -68,7 +68,7 @@ def pin_release(
     protection lets fetch take the lower version (tether.trust).
     """
     info = require_usable(release_info(store, name, version))
-    note_pin_change(project_dir, name, info.version, deliberate=allow_downgrade)  # signing
+    note_pin_change(project_dir, name, info.version, deliberate=allow_downgrade)
     write_pin(project_dir, info.version)
     return info
 

@@ -68,13 +68,15 @@ def publish_release(
     version: str | None = None,
     floor: str | None = None,
     run_url: str | None = None,
+    compat_min_cosine: float = 0.99,
 ) -> ReleaseInfo:
     """Publish the files of ``source_dir`` as release ``version`` of ``name``.
 
     A draft MANIFEST.txt in the folder (written by ``tether build``) supplies the provenance
     facts and must still match the files; otherwise tether records the folder's own digest
     as its source. ``version`` None takes the next patch after the highest of the store's
-    versions and ``floor`` (the current pin).
+    versions and ``floor`` (the current pin). A profile folder must keep the contract of
+    the name's previous release (tether.gate; probe cosine >= ``compat_min_cosine``).
     """
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
@@ -92,6 +94,11 @@ def publish_release(
     version = normalize_version(version)
     if version in {str(parse_version(v)) for v in existing}:
         raise ReleaseExistsError(f"{store.url} already has {name} {release_tag(version)}")
+    if existing and (source_dir / PROFILE_FILE).is_file():
+        # --- quality: a profile id is a promise that vectors stay comparable (tether.gate)
+        from tether.gate import check_folder_compatible
+
+        check_folder_compatible(store, name, source_dir, min_cosine=compat_min_cosine)
 
     sections = draft.sections if draft else _default_sections(source_dir, payload, run_url)
     manifest, provenance = seal(Manifest(name, version, payload, sections))
@@ -202,11 +209,22 @@ def require_usable(info: ReleaseInfo) -> ReleaseInfo:
 # --- state changes ------------------------------------------------------------------------
 
 
-def promote(store: Store, name: str, version: str, *, forced: bool = False) -> ReleaseInfo:
+def promote(
+    store: Store,
+    name: str,
+    version: str,
+    *,
+    forced: bool = False,
+    reason: str | None = None,
+    gate: dict[str, Any] | None = None,
+) -> ReleaseInfo:
+    """Mark promoted; ``gate`` (tether.gate's outcome) and a forced promotion's ``reason``
+    go into the history entry."""
     info = require_usable(release_info(store, name, version))
-    if info.state == PROMOTED:
+    if info.state == PROMOTED and not forced:
         return info
-    return _record_state(store, name, info.version, PROMOTED, event="promoted", forced=forced)
+    details = {"forced": forced, "reason": reason, "gate": gate}
+    return _record_state(store, name, info.version, PROMOTED, event="promoted", **details)
 
 
 def withdraw(store: Store, name: str, version: str, *, reason: str) -> ReleaseInfo:

@@ -26,6 +26,7 @@ _COMMAND_MODULES = [
     "mirror",
     "bundle",
     "keys",
+    "quality",
 ]
 
 
@@ -50,6 +51,9 @@ _COMMAND_HOMES = {
     "sign": "keys",
     "build": "build",
     "mirror": "mirror",
+    "eval": "quality",
+    "revert": "quality",
+    "notes": "quality",
 }
 
 

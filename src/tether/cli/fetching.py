@@ -62,7 +62,7 @@ def fetch_command(
             project.dir / dest,
             variants=variant,
             progress=progress,
-            trust=load_trust(project.dir),  # --- signing
+            trust=load_trust(project.dir),
         )
     finally:
         progress.close()
@@ -78,7 +78,7 @@ def fetch_command(
 
 @click.command("verify")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option(  # --- signing
+@click.option(
     "--signature",
     is_flag=True,
     help="Also check FOLDER/model.sig against the trust policy ([trust] keys, or --key). "
@@ -99,7 +99,7 @@ def verify_command(
 
     Exits 1 listing each missing, extra, empty or mismatched file.
     """
-    if signature or keys:  # --- signing
+    if signature or keys:
         click.echo(verify_signed(folder, signature_policy(project_dir, keys)))
         return
     prepared = verify_profile(folder)
@@ -108,7 +108,6 @@ def verify_command(
 
 @click.command("audit")
 @dest_option
-# --- tether.bundle (issue 7): audit a bundle or a built app -------------------------------
 @click.option(
     "--bundle",
     "bundle_dir",
@@ -117,7 +116,6 @@ def verify_command(
     "whether its files match that release's MANIFEST, where the provenance is. Needs no "
     "store and no project.",
 )
-# --- end tether.bundle --------------------------------------------------------------------
 @store_option
 @name_option
 @project_option
@@ -125,7 +123,7 @@ def audit_command(
     dest: Path, bundle_dir: Path | None, store: str | None, name: str | None, project_dir: Path
 ) -> None:
     """Check that pin, store release, its MANIFEST and the local profile folder agree."""
-    if bundle_dir is not None:  # tether.bundle (issue 7)
+    if bundle_dir is not None:
         from tether.cli.bundle import audit_bundle_dir
 
         audit_bundle_dir(bundle_dir)
@@ -136,7 +134,7 @@ def audit_command(
         name,
         read_pin(project.dir),
         project.dir / dest / name,
-        trust=load_trust(project.dir),  # --- signing
+        trust=load_trust(project.dir),
     )
     for passed, line in report.checks:
         click.echo(f"{'ok ' if passed else 'BAD'} {line}")

@@ -16,7 +16,7 @@ from tether.pin import PIN_FILE, pin_release, previous_promoted, require_pin
 @click.option(
     "--previous", is_flag=True, help="Pin back to the previous promoted release before the pin."
 )
-@click.option(  # --- signing
+@click.option(
     "--allow-downgrade",
     is_flag=True,
     help="Lower the pin on purpose: recorded, so rollback protection lets fetch take it.",

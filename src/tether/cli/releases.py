@@ -40,7 +40,7 @@ from tether.versioning import release_tag
 @click.option(
     "--run-url", metavar="URL", help="CI run URL to record (default: detected, or local)."
 )
-@click.option(  # --- signing
+@click.option(
     "--sign",
     "sign_key",
     metavar="KEY",
@@ -69,7 +69,7 @@ def release_command(
     project = Project.load(project_dir)
     opened = project.open_store(store)
     name = name or project.configured_name()
-    signer = signer_from_option(sign_key)  # --- signing: a bad key fails before publishing
+    signer = signer_from_option(sign_key)  # a bad key fails before publishing
     if source_dir is None:
         from tether.cli.build import build_for_release
 
@@ -78,7 +78,7 @@ def release_command(
     else:
         info = _publish(project, opened, source_dir, name, version, run_url)
     click.echo(f"published {info.name} {info.tag} to {opened.url} ({info.state})")
-    if signer is not None:  # --- signing
+    if signer is not None:
         echo_signed(sign_release(opened, info.name, info.version, signer, check_files=False))
 
 
@@ -97,7 +97,14 @@ def _publish(
         version=version,
         floor=read_pin(project.dir),
         run_url=run_url,
+        compat_min_cosine=_compat_min_cosine(project),
     )
+
+
+def _compat_min_cosine(project: Project) -> float:
+    from tether.gate import gate_settings  # --- quality: [gate] probe_min_cosine
+
+    return gate_settings(project.dir).probe_min_cosine
 
 
 @click.command("list")
@@ -144,14 +151,84 @@ def show_command(version: str, store: str | None, name: str | None, project_dir:
 
 @click.command("promote")
 @click.argument("version")
+@click.option(
+    "--dataset",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="BEIR-layout evaluation set (default: [gate] dataset, else tether's bundled set).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote and pin even if the gate fails (loud; recorded in the release's history).",
+)
+@click.option("--reason", help="Why --force was needed; kept in the release's history.")
+@click.option("--no-pin", is_flag=True, help="Mark promoted only; leave .model-version alone.")
 @store_option
 @name_option
 @project_option
-def promote_command(version: str, store: str | None, name: str | None, project_dir: Path) -> None:
-    """Mark a release promoted (fit to pin). Its files do not change."""
-    _, opened, name = open_project(project_dir, store, name)
-    info = releases.promote(opened, name, version)
+def promote_command(
+    version: str,
+    dataset: Path | None,
+    force: bool,
+    reason: str | None,
+    no_pin: bool,
+    store: str | None,
+    name: str | None,
+    project_dir: Path,
+) -> None:
+    """Run the quality gate against the pinned release; on pass, mark VERSION promoted and
+    pin it in .model-version. On fail, print the numbers and change nothing (exit 1).
+
+    The gate ([gate] in the recipe): no metric (nDCG@10, Recall@10/100, MRR@10 on the
+    evaluation set, per variant) drops more than 1 point vs the pinned release, and int8
+    parity as the build recorded it meets the default [parity] thresholds. A release that
+    breaks the profile contract of the pinned one is refused even with --force.
+    """
+    from tether.errors import PromotionGateError
+    from tether.evaluate import stderr_progress
+    from tether.gate import evaluate_gate, gate_settings
+    from tether.pin import pin_release
+
+    project, opened, name = open_project(project_dir, store, name)
+    if force and not (reason and reason.strip()):
+        raise PromotionGateError(
+            "--force needs a reason", "pass --reason 'why this release must ship anyway'"
+        )
+    settings = gate_settings(project.dir)
+    outcome = evaluate_gate(
+        opened,
+        name,
+        version,
+        read_pin(project.dir),
+        settings,
+        dataset_dir=dataset,
+        progress=stderr_progress,
+    )
+    click.echo(outcome.report())
+    result = outcome.result
+    if not result.passed and not force:
+        failed = "; ".join(f"{c.name} {c.detail}" for c in result.failures)
+        raise PromotionGateError(
+            f"{name} {release_tag(outcome.candidate)} failed the promotion gate: {failed}"
+        )
+    if not result.passed:  # forced: loud, and on the record
+        click.echo(
+            f"WARNING: promoting {name} {release_tag(outcome.candidate)} DESPITE "
+            f"{len(result.failures)} failed gate check(s) (--force: {reason})",
+            err=True,
+        )
+    info = releases.promote(
+        opened,
+        name,
+        outcome.candidate,
+        forced=force and not result.passed,
+        reason=reason if force else None,
+        gate=result.as_record(),
+    )
     click.echo(f"{name} {info.tag} is {info.state}")
+    if not no_pin:
+        pin_release(opened, name, info.version, project.dir)
+        click.echo(f"pinned {name} {info.tag} in {project.dir / '.model-version'}")
 
 
 @click.command("withdraw")

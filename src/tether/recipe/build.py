@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -392,8 +393,21 @@ def _probe(
 def _model_card(
     recipe: Recipe, source: ResolvedSource, settings: Settings, profile: dict[str, Any]
 ) -> str:
-    """README.md: what this release is. Only facts that are the same on every rebuild."""
+    """README.md: what this release is. Only facts that are the same on every rebuild.
+
+    Hugging Face card format: YAML front matter, then the body. Evaluation results come
+    after the release (tether eval writes them to its record); `tether notes VERSION
+    --card` renders this card with them as model-index (docs/quality.md).
+    """
+    license_id = upstream_license(source.folder)
+    front = ["---", f"base_model: {source.model}", "library_name: onnx"]
+    front += [f"license: {license_id}"] if license_id else []
+    front += ["pipeline_tag: feature-extraction", "tags:", "- tether", "- onnx"]
+    front += ["- sentence-embeddings"] + (["- int8"] if "int8" in profile["variants"] else [])
     lines = [
+        *front,
+        "---",
+        "",
         f"# {recipe.name}",
         "",
         f"Text embedding model `{source.model}` at revision `{source.revision}`, exported "
@@ -425,6 +439,19 @@ def _model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def upstream_license(folder: Path) -> str | None:
+    """The ``license:`` of the checkpoint's own card front matter, when it has one."""
+    try:
+        text = (Path(folder) / README_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("---"):
+        return None
+    front = text[3:].split("\n---", 1)[0]
+    found = re.search(r"^license:\s*['\"]?([\w.+-]+)['\"]?\s*$", front, re.MULTILINE)
+    return found.group(1) if found else None
 
 
 # --- plumbing -----------------------------------------------------------------------------

@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +28,9 @@ from tether.runtime.batching import (
 from tether.runtime.pooling import l2_normalize, pool
 from tether.runtime.session import ModelIO, create_session, model_io
 from tether.runtime.tokenizer import Encoded, TextTokenizer
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 #: Texts tokenized and held at once: bounds the memory of token ids for huge inputs.
 CHUNK_TEXTS = 4096
@@ -193,6 +195,8 @@ class Embedder:
         return pool(hidden, mask, self.profile.pooling)
 
     def _pool(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor  # ~8 ms: not on the cold-start path
+
         with self._executor_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(

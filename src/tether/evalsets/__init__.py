@@ -1,0 +1,1 @@
+"""tether's bundled evaluation set (package data; see README.md)."""

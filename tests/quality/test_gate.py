@@ -1,0 +1,162 @@
+"""The promotion gate, the compatibility guard, revert and notes, on small fake releases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.test_fetch import NAME, make_profile_release
+from tether.cli import main
+from tether.errors import ConfigError, ProfileCompatibilityError
+from tether.evaluate import write_eval
+from tether.gate import (
+    GateSettings,
+    bump_profile_id,
+    compatibility_problems,
+    gate_settings,
+    run_gate,
+)
+from tether.pin import pin_release, read_pin
+from tether.release import PROMOTED, WITHDRAWN, promote, publish_release, release_info
+from tether.stores.file import FileStore
+
+PROFILE = {
+    "dim": 384,
+    "pooling": "mean",
+    "normalize": True,
+    "max_length": 256,
+    "tokenizer_sha256": "ab" * 32,
+}
+
+
+def evals(ndcg: float, variants: tuple[str, ...] = ("fp32", "int8")) -> dict:
+    values = {"ndcg@10": ndcg, "recall@10": 0.9, "recall@100": 1.0, "mrr@10": 0.8}
+    return {
+        "dataset": {"name": "t", "sha256": "sha256:x", "queries": 1, "passages": 2},
+        "variants": {v: dict(values) for v in variants},
+    }
+
+
+BUILT = {"Build": {"parity": "int8 vs fp32 cosine mean 0.99400 min 0.97500 over 215 texts"}}
+
+
+def test_gate_passes_within_one_point_and_fails_beyond() -> None:
+    ok = run_gate(evals(0.905), evals(0.91), BUILT, GateSettings(), candidate="2", baseline="1")
+    assert ok.passed and len(ok.checks) == 4 * 2 + 1
+    bad = run_gate(evals(0.89), evals(0.91), BUILT, GateSettings(), candidate="2", baseline="1")
+    assert not bad.passed
+    assert [c.name for c in bad.failures] == ["fp32 ndcg@10", "int8 ndcg@10"]
+    assert "89.00 vs 91.00 (-2.00 points, allowed -1)" in bad.failures[0].detail
+    loose = GateSettings(max_drop=0.05)
+    assert run_gate(evals(0.89), evals(0.91), BUILT, loose, candidate="2", baseline="1").passed
+
+
+def test_gate_checks_recorded_int8_parity_against_default_thresholds() -> None:
+    lowered = {"Build": {"parity": "int8 vs fp32 cosine mean 0.95600 min 0.90100 over 215"}}
+    result = run_gate(evals(0.9), None, lowered, GateSettings(), candidate="1", baseline=None)
+    assert [c.name for c in result.failures] == ["int8 parity"]
+    assert "mean 0.95600 min 0.90100 as built (needs mean >= 0.985" in result.failures[0].detail
+    fp32_only = run_gate(
+        evals(0.9, ("fp32",)), None, lowered, GateSettings(), candidate="1", baseline=None
+    )
+    assert fp32_only.passed
+
+
+def test_gate_settings_from_recipe(tmp_path: Path) -> None:
+    (tmp_path / "tether.toml").write_text(
+        '[gate]\nmax_drop = 0.02\nmetrics = ["ndcg@10"]\ndataset = "evalset"\n'
+    )
+    settings = gate_settings(tmp_path)
+    assert settings.max_drop == 0.02 and settings.metrics == ("ndcg@10",)
+    assert settings.dataset == tmp_path / "evalset"
+    (tmp_path / "tether.toml").write_text("[gate]\nmax_drop = 1.5\n")
+    with pytest.raises(ConfigError, match=r"outside 0\.\.1"):
+        gate_settings(tmp_path)
+    (tmp_path / "tether.toml").write_text("[gate]\nmax_dorp = 0.1\n")
+    with pytest.raises(ConfigError, match="unknown key 'max_dorp'"):
+        gate_settings(tmp_path)
+    assert gate_settings(tmp_path / "none") == GateSettings()
+
+
+def test_compatibility_problems_name_the_difference() -> None:
+    assert compatibility_problems(PROFILE, None, PROFILE, None) == []
+    changed = {**PROFILE, "pooling": "cls", "max_length": 128}
+    assert compatibility_problems(changed, None, PROFILE, None) == [
+        "pooling 'mean' -> 'cls'",
+        "max_length 256 -> 128",
+    ]
+    probe = {"texts": ["a", "b"], "fp32": [[1.0, 0.0], [0.0, 1.0]]}
+    moved = {"texts": ["a", "b"], "fp32": [[1.0, 0.0], [0.3, 1.0]]}
+    assert compatibility_problems(PROFILE, probe, PROFILE, probe) == []
+    (problem,) = compatibility_problems(PROFILE, moved, PROFILE, probe)
+    assert problem.startswith("probe vectors moved: cosine 0.9578 < 0.99 on 'b'")
+
+
+def test_bump_profile_id() -> None:
+    assert bump_profile_id("local-text-retrieval-v1") == "local-text-retrieval-v2"
+    assert bump_profile_id("my-model") == "my-model-v2"
+
+
+def _release(store: FileStore, folder: Path, version: str, **profile: object) -> None:
+    make_profile_release(folder, seed=1)
+    data = json.loads((folder / "profile.json").read_text())
+    data.update(PROFILE)
+    data.update(profile)
+    (folder / "profile.json").write_text(json.dumps(data))
+    publish_release(store, folder, version=version)
+
+
+def test_release_refuses_an_incompatible_profile(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "store")
+    _release(store, tmp_path / "b1", "1.0.0")
+    _release(store, tmp_path / "b2", "1.0.1")  # same contract: fine
+    with pytest.raises(ProfileCompatibilityError) as caught:
+        _release(store, tmp_path / "b3", "1.1.0", max_length=128)
+    message = caught.value.one_line()
+    assert "not compatible with model-v1.0.1 (max_length 256 -> 128)" in message
+    assert "local-text-retrieval-v2" in message
+    assert store.versions(NAME) == ["1.0.0", "1.0.1"] or sorted(store.versions(NAME)) == [
+        "1.0.0",
+        "1.0.1",
+    ]
+
+
+def test_revert_and_notes_cli(project_dir: Path, tmp_path: Path) -> None:
+    store = FileStore(project_dir / "releases")
+    for version in ("1.0.0", "1.1.0"):
+        _release(store, tmp_path / version, version)
+        promote(store, NAME, version)
+    pin_release(store, NAME, "1.1.0", project_dir)
+    write_eval(store, NAME, "1.0.0", evals(0.91))
+    write_eval(store, NAME, "1.1.0", evals(0.88))
+    runner = CliRunner()
+
+    notes = runner.invoke(main, ["notes", "1.1.0"], catch_exceptions=False).output
+    assert "compared with: model-v1.0.0" in notes and "- no file changed" in notes
+    assert "| fp32 | ndcg@10 | 91.00 | 88.00 | -3.00 |" in notes
+    card = runner.invoke(main, ["notes", "1.1.0", "--card", "--license", "apache-2.0"]).output
+    assert card.startswith("---\nbase_model: ") and "license: apache-2.0" in card
+    assert "model-index:" in card and "- type: ndcg_at_10\n      value: 88.00" in card
+
+    result = runner.invoke(main, ["revert", "--reason", "recall dropped"])
+    assert result.exit_code == 0, result.output
+    assert "pinned local-text-retrieval-v1 model-v1.0.0" in result.output
+    assert read_pin(project_dir) == "1.0.0"
+    info = release_info(store, NAME, "1.1.0")
+    assert info.state == WITHDRAWN and info.history[-1]["reason"] == "recall dropped"
+    assert release_info(store, NAME, "1.0.0").state == PROMOTED
+    # nothing promoted below 1.0.0: a one-line error with the fix
+    result = runner.invoke(main, ["revert"])
+    assert result.exit_code == 2 and "no promoted release" in result.output
+
+
+def test_first_promotion_of_a_fake_profile_needs_no_evaluation(project_dir: Path) -> None:
+    store = FileStore(project_dir / "releases")
+    make_profile_release(project_dir / "build", seed=1)
+    publish_release(store, project_dir / "build", version="1.0.0")
+    result = CliRunner().invoke(main, ["promote", "1.0.0"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "first promotion" in result.output and read_pin(project_dir) == "1.0.0"
