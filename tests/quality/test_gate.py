@@ -160,3 +160,23 @@ def test_first_promotion_of_a_fake_profile_needs_no_evaluation(project_dir: Path
     result = CliRunner().invoke(main, ["promote", "1.0.0"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "first promotion" in result.output and read_pin(project_dir) == "1.0.0"
+
+
+def test_promote_refuses_a_contract_break_even_with_force(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store written by an older tether (no release guard) still cannot promote it."""
+    import tether.gate
+
+    store = FileStore(project_dir / "releases")
+    _release(store, tmp_path / "a", "1.0.0")
+    promote(store, NAME, "1.0.0")
+    pin_release(store, NAME, "1.0.0", project_dir)
+    monkeypatch.setattr(tether.gate, "check_folder_compatible", lambda *a, **k: None)
+    _release(store, tmp_path / "b", "1.1.0", normalize=False)
+    result = CliRunner().invoke(main, ["promote", "1.1.0", "--force", "--reason", "x"])
+    assert result.exit_code == 1
+    assert "refusing to promote under profile id 'local-text-retrieval-v1'" in result.output
+    assert "normalize True -> False" in result.output
+    assert read_pin(project_dir) == "1.0.0"
+    assert release_info(store, NAME, "1.1.0").state == "pre-release"

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytrec_eval
 
 from tether.errors import ConfigError
 from tether.evaluate import METRICS, Dataset, load_dataset, mean_metrics, query_metrics, rank
-
-pytrec_eval = pytest.importorskip("pytrec_eval")
 
 
 def test_hand_computed_case() -> None:
@@ -122,3 +121,36 @@ def test_bundled_set_is_reproducible(tmp_path: Path) -> None:
 def test_not_a_dataset(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"corpus\.jsonl is missing"):
         load_dataset(tmp_path)
+
+
+def test_eval_cli_on_a_build_folder(minilm_build: Path, tmp_path: Path) -> None:
+    """`tether eval --folder` on a small slice of the bundled set (a real MiniLM)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tether.cli import main
+    from tether.evaluate import bundled_dataset_dir
+
+    src, dest = bundled_dataset_dir(), tmp_path / "slice"
+    (dest / "qrels").mkdir(parents=True)
+    corpus = (src / "corpus.jsonl").read_text().splitlines()[:40]  # 4 subjects x 10 aspects
+    queries = (src / "queries.jsonl").read_text().splitlines()[:4]
+    (dest / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
+    (dest / "queries.jsonl").write_text("\n".join(queries) + "\n")
+    qrels = (src / "qrels" / "test.tsv").read_text().splitlines()[:9]
+    (dest / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n")
+    result = CliRunner().invoke(
+        main, ["eval", "--folder", str(minilm_build), "--dataset", str(dest), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout[result.stdout.index("{") :])
+    assert body["dataset"] == {
+        "name": "slice",
+        "sha256": load_dataset(dest).digest,
+        "queries": 4,
+        "passages": 40,
+    }
+    assert set(body["variants"]) == {"fp32", "int8"}
+    assert body["variants"]["fp32"]["ndcg@10"] > 0.7
+    assert body["int8_vs_fp32"]["mean_cosine"] > 0.98
