@@ -30,7 +30,14 @@ from tether.hashing import sha256_bytes, sha256_files
 from tether.locking import file_lock
 from tether.manifest import MANIFEST_FILE, Manifest
 from tether.paths import check_name
-from tether.prepared import PREPARED_FILE, Prepared, PreparedFile, read_prepared, write_prepared
+from tether.prepared import (
+    PREPARED_FILE,
+    VARIANT_CHOICES,
+    Prepared,
+    PreparedFile,
+    already_prepared,
+    write_prepared,
+)
 from tether.release import PROFILE_FILE, read_manifest, release_info, require_usable
 from tether.stores.base import Store
 from tether.trust import (
@@ -47,7 +54,6 @@ from tether.versioning import normalize_version, release_tag
 
 log = logging.getLogger(__name__)
 
-VARIANT_CHOICES = ("fp32", "int8", "both")
 TEMP_SUFFIX = ".tether-part"
 RESUME_ATTEMPTS = 3
 
@@ -96,35 +102,9 @@ def fetch_release(
 def _already_prepared(
     folder: Path, name: str, version: str, variants: str, trust: TrustPolicy | None = None
 ) -> Prepared | None:
-    """The folder's record when it already holds this release and variants (stat only)."""
     if prepared_needs_refetch(folder, trust):  # prepared before [trust] existed
         return None
-    try:
-        prepared = read_prepared(folder)
-    except ManifestError:
-        return None
-    if prepared is None or prepared.name != name or prepared.release != release_tag(version):
-        return None
-    if variants != "both" and prepared.variants != [variants]:
-        return None
-    if variants == "both" and prepared.variants != _declared_variants(folder / PROFILE_FILE):
-        return None
-    for rel, entry in prepared.files.items():
-        try:
-            if (folder / rel).stat().st_size != entry.size:
-                return None
-        except OSError:
-            return None
-    return prepared
-
-
-def _declared_variants(profile_path: Path) -> list[str]:
-    try:
-        return sorted(json.loads(profile_path.read_text(encoding="utf-8"))["variants"])
-    except FileNotFoundError:
-        return []  # a generic artifact: no variants
-    except (ValueError, KeyError, TypeError):
-        return ["<unreadable profile.json>"]
+    return already_prepared(folder, name, release_tag(version), variants)
 
 
 def _fetch_locked(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: large enough that hashlib releases the GIL, small in memory
@@ -45,6 +44,8 @@ def sha256_files(
     workers = workers or min(len(paths), os.cpu_count() or 1)
     if workers == 1:
         return {path: sha256_file(path, progress) for path in paths}
+    from concurrent.futures import ThreadPoolExecutor  # not on the no-op fetch path
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tether-hash") as pool:
         digests = pool.map(lambda p: sha256_file(p, progress), paths)
         return dict(zip(paths, digests, strict=True))

@@ -17,11 +17,11 @@ from tether.atomic import write_atomic
 from tether.errors import ConfigError
 from tether.paths import check_name
 from tether.pin import PIN_FILE
+from tether.prepared import VARIANT_CHOICES
 from tether.project import RECIPE_FILE
 from tether.versioning import normalize_version
 
 CI_CHOICES = ("github", "gitlab")
-VARIANT_CHOICES = ("fp32", "int8", "both")
 DEFAULT_PROFILE_ID = "local-text-retrieval-v1"
 DEFAULT_SOURCE_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 REVISION_PLACEHOLDER = "REPLACE-WITH-THE-40-HEX-COMMIT"

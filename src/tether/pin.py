@@ -7,20 +7,18 @@ a user is normalised before it is written, so no tool ever builds ``model-vv1.0.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tether.atomic import write_atomic
 from tether.errors import InvalidVersionError, PinNotFoundError, ReleaseNotFoundError
-from tether.release import (
-    PROMOTED,
-    ReleaseInfo,
-    latest,
-    list_releases,
-    release_info,
-    require_usable,
-)
-from tether.stores.base import Store
-from tether.trust import note_pin_change
 from tether.versioning import normalize_version, parse_version
+
+if TYPE_CHECKING:
+    from tether.release import ReleaseInfo
+    from tether.stores.base import Store
+
+# The store-facing functions import tether.release and tether.trust when called: reading
+# the pin is on the start-up path of a no-op `tether fetch`, which must stay light.
 
 PIN_FILE = ".model-version"
 
@@ -67,6 +65,9 @@ def pin_release(
     ``allow_downgrade``: lowering the pin is on purpose; it is recorded so that rollback
     protection lets fetch take the lower version (tether.trust).
     """
+    from tether.release import release_info, require_usable
+    from tether.trust import note_pin_change
+
     info = require_usable(release_info(store, name, version))
     note_pin_change(project_dir, name, info.version, deliberate=allow_downgrade)
     write_pin(project_dir, info.version)
@@ -75,6 +76,8 @@ def pin_release(
 
 def previous_promoted(store: Store, name: str, current: str) -> ReleaseInfo:
     """The highest promoted release below ``current``."""
+    from tether.release import PROMOTED, latest, list_releases
+
     below = [
         r for r in list_releases(store, name) if parse_version(r.version) < parse_version(current)
     ]

@@ -24,6 +24,8 @@ from tether.errors import ManifestError
 from tether.paths import check_relative_path
 
 PREPARED_FILE = ".prepared.json"
+#: What a profile folder can be prepared for: one variant, or every variant of the release.
+VARIANT_CHOICES = ("fp32", "int8", "both")
 SCHEMA = 1
 
 
@@ -99,3 +101,36 @@ def read_prepared(folder: Path) -> Prepared | None:
 def write_prepared(folder: Path, prepared: Prepared) -> None:
     """Write .prepared.json atomically (temp file in the folder, fsync, rename)."""
     write_atomic(Path(folder) / PREPARED_FILE, prepared.to_json().encode("utf-8"))
+
+
+def already_prepared(folder: Path, name: str, release: str, variants: str) -> Prepared | None:
+    """The folder's record when it already holds ``release`` for ``variants``, else None.
+
+    Stat-only (no hashing, no store): every listed file must exist with its recorded size.
+    ``variants`` is fp32, int8, or both (every variant profile.json declares).
+    """
+    try:
+        prepared = read_prepared(folder)
+    except ManifestError:
+        return None
+    if prepared is None or prepared.name != name or prepared.release != release:
+        return None
+    wanted = [variants] if variants != "both" else _declared_variants(Path(folder))
+    if prepared.variants != wanted:
+        return None
+    for rel, entry in prepared.files.items():
+        try:
+            if (Path(folder) / rel).stat().st_size != entry.size:
+                return None
+        except OSError:
+            return None
+    return prepared
+
+
+def _declared_variants(folder: Path) -> list[str]:
+    try:
+        return sorted(json.loads((folder / "profile.json").read_text(encoding="utf-8"))["variants"])
+    except FileNotFoundError:
+        return []  # a generic artifact: no variants
+    except (ValueError, KeyError, TypeError):
+        return ["<unreadable profile.json>"]

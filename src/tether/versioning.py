@@ -12,14 +12,16 @@ Three grammars live here, each with a parser that refuses anything it cannot rea
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import InvalidNameError, InvalidTagError, InvalidVersionError
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = [
     "BUMP_PARTS",
@@ -42,7 +44,6 @@ __all__ = [
     "release_tag",
 ]
 
-log = logging.getLogger(__name__)
 
 RELEASE_TAG_PREFIX = "model-v"
 BUMP_PARTS = ("major", "minor", "patch", "prerelease")
@@ -599,7 +600,7 @@ def build_name(
         if parsed.version is not None:
             version = parsed.version
         elif _SEMVERISH_TAG.match(tag):
-            log.warning(
+            _log().warning(
                 "tag %r looks like a version tag but is not semver; naming by export time", tag
             )
     if version is not None:
@@ -693,7 +694,7 @@ def latest(names: Iterable[str]) -> str:
             parsed.append((parse_name(text), text))
         except InvalidNameError as exc:
             errors.append(exc)
-            log.debug("latest: skipping %s", exc)
+            _log().debug("latest: skipping %s", exc)
     if not parsed:
         if not errors:
             raise InvalidNameError("no names to choose the latest from", _NAME_HINT)
@@ -701,3 +702,9 @@ def latest(names: Iterable[str]) -> str:
             f"none of the {len(errors)} names parse; first: {errors[0].message}", _NAME_HINT
         )
     return max(parsed, key=lambda item: (*_recency(item[0]), item[1]))[1]
+
+
+def _log() -> logging.Logger:
+    import logging  # on use: this module is on the start-up path of every command
+
+    return logging.getLogger(__name__)

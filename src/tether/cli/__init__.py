@@ -7,7 +7,6 @@ assembles them and turns every known error into one line with its fix and an exi
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 
 import click
@@ -104,8 +103,9 @@ def main(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    if debug:  # otherwise warnings reach stderr through logging's last-resort handler
+        import logging
+
+        logging.basicConfig(
+            level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )

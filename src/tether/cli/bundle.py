@@ -14,8 +14,8 @@ from tether.cli.options import (
     project_option,
     store_option,
 )
+from tether.prepared import VARIANT_CHOICES
 
-VARIANT_CHOICES = ("fp32", "int8", "both")
 DEFAULT_BUNDLE_DEST = Path("build/tether-bundle")
 DEFAULT_PROFILES_DIR = Path("data/embedding_models")  # where `tether fetch` puts profiles
 

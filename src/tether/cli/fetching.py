@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from tether.audit import audit, verify_profile
 from tether.cli.options import (
     ByteProgress,
     name_option,
@@ -15,10 +14,13 @@ from tether.cli.options import (
     store_option,
 )
 from tether.errors import IntegrityError
-from tether.fetch import VARIANT_CHOICES, fetch_release
+from tether.paths import check_name
 from tether.pin import read_pin, require_pin
-from tether.trust import load_trust, signature_policy, verify_signed
+from tether.prepared import VARIANT_CHOICES, already_prepared
+from tether.project import Project
 from tether.versioning import release_tag
+
+# tether.fetch, tether.audit and tether.trust are imported inside the commands: a no-op
 
 DEFAULT_DEST = Path("data/embedding_models")
 
@@ -51,8 +53,19 @@ def fetch_command(
     Each file is checked against the release's MANIFEST before it is activated. Already
     prepared for the same pin: nothing is read. A new pin: stale files are removed.
     """
-    project, opened, name = open_project(project_dir, store, name)
+    project = Project.load(project_dir)
     version = require_pin(project.dir)
+    known = name or project.configured_name()
+    if known and "trust" not in project.settings:  # with [trust], fetch_release decides
+        folder = project.dir / dest / check_name(known)
+        if already_prepared(folder, known, release_tag(version), variant) is not None:
+            click.echo(f"{folder} already holds {known} {release_tag(version)}")
+            return
+
+    from tether.fetch import fetch_release
+    from tether.trust import load_trust
+
+    project, opened, name = open_project(project_dir, store, name)
     progress = ByteProgress(f"fetching {name} {release_tag(version)}")
     try:
         result = fetch_release(
@@ -99,6 +112,9 @@ def verify_command(
 
     Exits 1 listing each missing, extra, empty or mismatched file.
     """
+    from tether.audit import verify_profile
+    from tether.trust import signature_policy, verify_signed
+
     if signature or keys:
         click.echo(verify_signed(folder, signature_policy(project_dir, keys)))
         return
@@ -128,6 +144,9 @@ def audit_command(
 
         audit_bundle_dir(bundle_dir)
         return
+    from tether.audit import audit
+    from tether.trust import load_trust
+
     project, opened, name = open_project(project_dir, store, name)
     report = audit(
         opened,

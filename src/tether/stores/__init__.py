@@ -11,7 +11,6 @@ import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse
 
 from tether.errors import StoreURLError
 from tether.stores.base import Store, read_bytes
@@ -33,7 +32,7 @@ BACKENDS: dict[str, str | Callable[[str], Store]] = {
 def open_store(url: str | os.PathLike[str]) -> Store:
     """Open the store at ``url``: a folder path, file://, oci:// or s3://."""
     text = os.fspath(url)
-    scheme = urlparse(text).scheme if "://" in text else "file"
+    scheme = text.split("://", 1)[0].lower() if "://" in text else "file"
     backend = BACKENDS.get(scheme)
     if backend is None:
         raise StoreURLError(f"unknown store URL scheme {scheme!r} in {text!r}")

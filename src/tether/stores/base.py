@@ -16,9 +16,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from tether.hashing import CHUNK_SIZE
-
 __all__ = ["CHUNK_SIZE", "Store", "read_bytes"]
+
+#: Size of the chunks stores stream in: large enough that hashing them releases the GIL.
+CHUNK_SIZE = 1 << 20
 
 
 @runtime_checkable

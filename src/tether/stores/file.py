@@ -30,9 +30,10 @@ from tether.errors import (
     ReleaseNotFoundError,
     StoreURLError,
 )
-from tether.hashing import CHUNK_SIZE, sha256_files
+from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE, parse_manifest
 from tether.paths import check_name, check_relative_path
+from tether.stores.base import CHUNK_SIZE
 from tether.versioning import parse_version, release_tag
 
 RECORD_SUFFIX = ".record"

@@ -61,10 +61,11 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.hashing import CHUNK_SIZE, sha256_bytes
+from tether.hashing import sha256_bytes
 from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest
 from tether.paths import check_name, check_relative_path
 from tether.stores._remote import READ_AHEAD_MIN_SIZE, publish_manifest, read_ahead
+from tether.stores.base import CHUNK_SIZE
 from tether.stores.oci_auth import (
     DOCKER_HUB_HOSTS,
     PASSWORD_ENV,

@@ -50,10 +50,11 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.hashing import CHUNK_SIZE, sha256_files
+from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE
 from tether.paths import check_name, check_relative_path
 from tether.stores._remote import READ_AHEAD_MIN_SIZE, publish_manifest, read_ahead
+from tether.stores.base import CHUNK_SIZE
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
 log = logging.getLogger(__name__)
