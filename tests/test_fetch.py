@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import tether.fetch
+from tests.conftest import make_profile_release as make_large_profile_release
 from tests.conftest import write_random
 from tether.audit import audit, verify_profile
 from tether.errors import (
@@ -32,22 +33,9 @@ MB = 1 << 20
 
 def make_profile_release(folder: Path, *, seed: int, vocab: bool = True) -> Path:
     """A release folder shaped like an embedding profile, with >= 50 MB of model files."""
-    write_random(folder / "onnx" / "model.onnx", 36 * MB, seed=seed)
-    write_random(folder / "onnx" / "model.onnx_data", 4 * MB, seed=seed + 100)
-    write_random(folder / "onnx" / "model_quantized.onnx", 18 * MB, seed=seed + 200)
-    (folder / "tokenizer.json").write_text('{"version": "1.0"}')
-    if vocab:
-        (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
-    profile = {
-        "profile_id": NAME,
-        "dim": 384,
-        "variants": {
-            "fp32": {"file": "onnx/model.onnx"},
-            "int8": {"file": "onnx/model_quantized.onnx"},
-        },
-    }
-    (folder / "profile.json").write_text(json.dumps(profile))
-    return folder
+    return make_large_profile_release(
+        folder, seed=seed, sizes=(36 * MB, 4 * MB, 18 * MB), vocab=vocab
+    )
 
 
 @pytest.fixture

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tests.conftest import write_random
+from tests.conftest import make_profile_release
 from tether.release import publish_release
 from tether.stores.file import FileStore
 
@@ -15,24 +14,8 @@ KB = 1 << 10
 
 def make_small_release(folder: Path, *, seed: int = 1, sidecar: bool = True) -> Path:
     """A release folder shaped like an embedding profile, with small random model files."""
-    write_random(folder / "onnx" / "model.onnx", 300 * KB, seed=seed)
-    if sidecar:
-        write_random(folder / "onnx" / "model.onnx_data", 100 * KB, seed=seed + 100)
-    write_random(folder / "onnx" / "model_quantized.onnx", 150 * KB, seed=seed + 200)
-    (folder / "tokenizer.json").write_text('{"version": "1.0"}')
-    profile = {
-        "profile_id": PROFILE_ID,
-        "dim": 384,
-        "pooling": "mean",
-        "normalize": True,
-        "max_length": 256,
-        "variants": {
-            "fp32": {"file": "onnx/model.onnx"},
-            "int8": {"file": "onnx/model_quantized.onnx"},
-        },
-    }
-    (folder / "profile.json").write_text(json.dumps(profile))
-    return folder
+    sizes = (300 * KB, 100 * KB if sidecar else 0, 150 * KB)
+    return make_profile_release(folder, seed=seed, sizes=sizes, vocab=False)
 
 
 def make_project(

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tether.runtime.pooling import l2_normalize, pool
+
 if TYPE_CHECKING:
     import torch
 
@@ -111,22 +113,6 @@ def encode(tokenizer: Any, texts: list[str], inputs: tuple[str, ...]) -> dict[st
     return {name: arrays[name] for name in inputs}
 
 
-def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
-    """Sentence vectors from token vectors: mean over real tokens, the first, or the last."""
-    if pooling == "cls":
-        return hidden[:, 0, :]
-    if pooling == "last":  # right padding: the last real token sits at length - 1
-        last = np.maximum(mask.sum(axis=1) - 1, 0)
-        return hidden[np.arange(hidden.shape[0]), last, :]
-    weights = mask[..., None].astype(hidden.dtype)
-    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-
-
-def normalize(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
-
 def embed_onnx(
     model_file: Path,
     tokenizer: Any,
@@ -150,7 +136,7 @@ def embed_onnx(
         (hidden,) = session.run(None, feed)
         out.append(pool(hidden, feed["attention_mask"], pooling))
     vectors = np.concatenate(out).astype(np.float32)
-    return normalize(vectors) if unit else vectors
+    return l2_normalize(vectors) if unit else vectors
 
 
 def embed_torch(
@@ -189,4 +175,4 @@ def embed_torch(
                 vectors[rows] = pooled
     finally:
         torch.set_num_threads(threads)
-    return normalize(vectors) if unit else vectors
+    return l2_normalize(vectors) if unit else vectors

@@ -259,7 +259,12 @@ def load(
     max_batch_tokens: int | None = None,
     probe: bool = False,
 ) -> Embedder:
-    """Resolve ``profile_id`` (see tether.resolution.resolve) and open an Embedder on it.
+    """An Embedder for the best complete profile folder of ``profile_id``.
+
+    Looks in ``path``, then ``$env_var`` / ``$TETHER_MODELS_DIR``, the user's app-data folder
+    for ``app_name``, bundled folders and ``<project_dir>/data/embedding_models``; picks the
+    variant (``auto``: int8 where the CPU suits it). ``embedder.resolution.explain()`` says
+    why. Raises ProfileIncompleteError with the trail when no folder is complete.
 
     ``probe=True`` runs the self-test against the release's probe.json before returning and
     raises ProbeMismatchError (reason ``probe_mismatch``) when the vectors disagree.
