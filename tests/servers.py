@@ -16,6 +16,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -330,13 +331,15 @@ class CuttingProxy:
     """A TCP proxy on 127.0.0.1 in front of ``upstream`` that, once, cuts the connection
     whose answer passes ``cut_after`` bytes: a real dropped download, for resume tests.
 
-    ``request_heads`` keeps the first line and headers of each request it forwarded.
+    ``request_heads`` keeps the first line and headers of each request as forwarded. With
+    ``drop_range`` it renames Range headers, like a server that does not do ranges.
     """
 
-    def __init__(self, upstream: str, cut_after: int) -> None:
+    def __init__(self, upstream: str, cut_after: int, *, drop_range: bool = False) -> None:
         host, _, port = upstream.rpartition(":")
         self.upstream = (host, int(port))
         self.cut_after = cut_after
+        self.drop_range = drop_range
         self.cuts = 0
         self.request_heads: list[str] = []
         self._lock = threading.Lock()
@@ -368,6 +371,8 @@ class CuttingProxy:
         try:
             while data := client.recv(1 << 16):
                 if data[:8].split(b" ")[0] in (b"GET", b"HEAD", b"PUT", b"POST", b"PATCH"):
+                    if self.drop_range:
+                        data = re.sub(rb"(?im)^range:", b"X-Dropped-Range:", data)
                     head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
                     with self._lock:
                         self.request_heads.append(head)

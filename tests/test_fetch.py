@@ -94,7 +94,7 @@ def test_noop_fetch_reads_no_file_contents(
         raise AssertionError("a no-op fetch must not read or hash file contents")
 
     monkeypatch.setattr(tether.fetch, "sha256_files", forbidden)
-    monkeypatch.setattr(store, "read_chunks", forbidden)
+    monkeypatch.setattr(store, "open_file", forbidden)
     monkeypatch.setattr(store, "versions", forbidden)
     assert fetch_release(store, NAME, "1.0.0", dest).changed is False
 

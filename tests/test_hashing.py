@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import write_random
-from tether.hashing import list_files, sha256_file, sha256_files, tree_digest
+from tether.hashing import copy_hashing, list_files, sha256_file, sha256_files, tree_digest
 
 
 def test_parallel_digests_match_hashlib(tmp_path: Path) -> None:
@@ -41,3 +44,44 @@ def test_links_are_refused(tmp_path: Path) -> None:
     (tmp_path / "link.txt").symlink_to(tmp_path / "real.txt")
     with pytest.raises(ValueError, match="symbolic link"):
         list_files(tmp_path)
+
+
+class _Breaking(io.RawIOBase):
+    """Gives ``data`` in reads of ``step`` bytes, then raises ConnectionError once at ``at``."""
+
+    def __init__(self, data: bytes, step: int, at: int | None = None) -> None:
+        super().__init__()
+        self._data, self._step, self._at, self.position = data, step, at, 0
+
+    def readinto(self, buffer: Any) -> int:
+        if self._at is not None and self.position >= self._at:
+            self._at = None
+            raise ConnectionError("reset")
+        chunk = self._data[self.position : self.position + min(self._step, len(buffer))]
+        buffer[: len(chunk)] = chunk
+        self.position += len(chunk)
+        return len(chunk)
+
+
+def test_copy_hashing_copies_and_hashes_the_same_bytes(tmp_path: Path) -> None:
+    data = random.Random(5).randbytes((20 << 20) + 123)  # more chunks than buffers
+    digest, seen = hashlib.sha256(), []
+    with open(tmp_path / "out", "wb") as target:
+        copy_hashing(_Breaking(data, 700_000), target, digest, seen.append)
+    assert (tmp_path / "out").read_bytes() == data
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert sum(seen) == len(data)
+
+
+def test_copy_hashing_after_a_break_has_hashed_what_was_written(tmp_path: Path) -> None:
+    data = random.Random(6).randbytes(9 << 20)
+    source = _Breaking(data, 1 << 20, at=5 << 20)
+    digest = hashlib.sha256()
+    with open(tmp_path / "out", "wb") as target:
+        with pytest.raises(ConnectionError):
+            copy_hashing(source, target, digest)
+        assert target.tell() == 5 << 20
+        assert digest.copy().hexdigest() == hashlib.sha256(data[: 5 << 20]).hexdigest()
+        copy_hashing(source, target, digest)  # resume: same digest, same file
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "out").read_bytes() == data

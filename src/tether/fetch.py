@@ -26,7 +26,7 @@ from tether.errors import (
     ManifestError,
     StoreUnavailableError,
 )
-from tether.hashing import sha256_bytes, sha256_files
+from tether.hashing import copy_hashing, sha256_bytes, sha256_files
 from tether.locking import file_lock
 from tether.manifest import MANIFEST_FILE, Manifest
 from tether.paths import check_name
@@ -39,7 +39,7 @@ from tether.prepared import (
     write_prepared,
 )
 from tether.release import PROFILE_FILE, read_manifest, release_info, require_usable
-from tether.stores.base import Store
+from tether.stores.base import Store, read_bytes
 from tether.trust import (
     SIGNATURE_FILE,
     TrustPolicy,
@@ -172,7 +172,7 @@ def select_files(store: Store, manifest: Manifest, variants: str) -> tuple[list[
                 "omit --variant for generic artifacts",
             )
         return [], sorted(manifest.files)
-    raw = b"".join(store.read_chunks(manifest.name, manifest.version or "", PROFILE_FILE))
+    raw = read_bytes(store, manifest.name, manifest.version or "", PROFILE_FILE)
     if sha256_bytes(raw) != manifest.files[PROFILE_FILE]:
         raise IntegrityError(f"profile.json of {manifest.name} {manifest.label} was changed")
     declared = _variant_files(json.loads(raw), manifest)
@@ -230,23 +230,20 @@ def download_verified(
     bytes do not match. ``on_bytes`` is called with the size of each chunk written.
     """
     digest = hashlib.sha256()
-    written = 0
     attempts = 0
     with open(target, "wb") as handle:
         while True:
             try:
-                for chunk in store.read_chunks(name, version, rel, start=written):
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
-                    if on_bytes is not None:
-                        on_bytes(len(chunk))
+                with store.open_file(name, version, rel, start=handle.tell()) as stream:
+                    copy_hashing(stream, handle, digest, on_bytes)
                 break
             except (ConnectionError, TimeoutError, StoreUnavailableError) as exc:
                 attempts += 1
                 if attempts > RESUME_ATTEMPTS:
                     raise
-                log.warning("download of %s broke at byte %d (%s); resuming", rel, written, exc)
+                log.warning(
+                    "download of %s broke at byte %d (%s); resuming", rel, handle.tell(), exc
+                )
         handle.flush()
         os.fsync(handle.fileno())
     if digest.hexdigest() != expected_sha256:

@@ -369,3 +369,11 @@ def test_bundle_checks_the_signature_and_ships_it(
     out = tether("audit", "--bundle", "b").output
     assert f"ok  signature: b/{PROFILE}/model.sig" in out
     assert "verified" in tether("verify", "--signature", str(project / "b" / PROFILE)).output
+    assert "signed by key" in tether("bundle", "verify", "--signature", "b").output
+
+    other = KeyPair(tmp_path, "other")
+    refused = tether("bundle", "verify", "--key", str(other.public), "b", code=1)
+    assert "is signed by key" in refused.output and "other.pub" in refused.output
+    (project / "b" / PROFILE / "model.sig").unlink()
+    tether("bundle", "verify", "b")  # the files are still the release's
+    assert "model.sig" in tether("bundle", "verify", "--signature", "b", code=1).output

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -46,8 +47,10 @@ def test_publish_list_read(harness: StoreHarness, artifact_dir: Path) -> None:
     assert set(sizes) == {"model.gguf", "Modelfile", "MANIFEST.txt", "provenance.intoto.json"}
     whole = read_bytes(harness.store, "demo", "1.0.0", "model.gguf")
     assert whole == (artifact_dir / "model.gguf").read_bytes()
-    tail = b"".join(harness.store.read_chunks("demo", "1.0.0", "model.gguf", start=299_000))
-    assert tail == whole[299_000:]
+    with harness.store.open_file("demo", "1.0.0", "model.gguf", start=299_000) as stream:
+        assert stream.read() == whole[299_000:]
+    with harness.store.open_file("demo", "1.0.0", "model.gguf", start=300_000) as stream:
+        assert stream.read() == b""  # resuming a file that was complete
     manifest, _ = read_manifest(harness.store, "demo", "1.0.0")
     assert manifest.files["model.gguf"] == hashlib.sha256(whole).hexdigest()
 
@@ -156,7 +159,7 @@ def test_fetch_verifies_and_refuses_tampered(
 
 
 class _DroppingStore:
-    """Wraps a store; the first read of each file breaks off after ``after`` bytes."""
+    """Wraps a store; the first read of model.gguf breaks off after ``after`` bytes."""
 
     def __init__(self, inner: object, after: int) -> None:
         self._inner, self._after, self.starts = inner, after, []
@@ -164,15 +167,32 @@ class _DroppingStore:
     def __getattr__(self, attr: str) -> object:
         return getattr(self._inner, attr)
 
-    def read_chunks(self, name: str, version: str, path: str, start: int = 0) -> Iterator[bytes]:
+    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
         self.starts.append((path, start))
-        sent = 0
-        for chunk in self._inner.read_chunks(name, version, path, start):  # type: ignore[attr-defined]
-            if start == 0 and path == "model.gguf" and sent + len(chunk) > self._after:
-                yield chunk[: self._after - sent]
-                raise ConnectionError("connection reset by peer")
-            sent += len(chunk)
-            yield chunk
+        stream = self._inner.open_file(name, version, path, start)  # type: ignore[attr-defined]
+        if start == 0 and path == "model.gguf":
+            return cast(BinaryIO, _Dropping(stream, self._after))
+        return stream
+
+
+class _Dropping(io.RawIOBase):
+    def __init__(self, inner: BinaryIO, after: int) -> None:
+        super().__init__()
+        self._inner, self._left = inner, after
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._left:
+            raise ConnectionError("connection reset by peer")
+        n = self._inner.readinto(memoryview(buffer)[: self._left])
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
 
 
 def test_fetch_resumes_with_ranged_read(harness: StoreHarness, tmp_path: Path) -> None:

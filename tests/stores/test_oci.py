@@ -29,6 +29,7 @@ from tether.errors import (
 from tether.fetch import fetch_release
 from tether.release import promote, publish_release, read_manifest, withdraw
 from tether.stores import open_store
+from tether.stores.base import read_bytes
 from tether.stores.oci import (
     CLAIM_PREFIX,
     DOC,
@@ -155,7 +156,7 @@ def test_tampered_manifest_blob_is_refused(
 ) -> None:
     """MANIFEST.txt itself is checked against the layer digest the registry's manifest names."""
     publish_release(harness_oci.store, artifact_dir, name="demo", version="1.0.0")
-    raw = b"".join(harness_oci.store.read_chunks("demo", "1.0.0", "MANIFEST.txt"))
+    raw = read_bytes(harness_oci.store, "demo", "1.0.0", "MANIFEST.txt")
     harness_oci.tamper("demo", "1.0.0", "MANIFEST.txt", raw.replace(b"demo", b"dEmo", 1))
     fresh = open_store(harness_oci.url)
     with pytest.raises(IntegrityError, match=r"MANIFEST\.txt of demo model-v1\.0\.0"):
@@ -399,7 +400,7 @@ def test_dropped_download_resumes_with_range(
 ) -> None:
     """A real connection cut half-way through a blob: fetch resumes with a Range request."""
     folder = tmp_path / "big"
-    write_random(folder / "model.gguf", 12 << 20, seed=9)  # big enough for read-ahead
+    write_random(folder / "model.gguf", 12 << 20, seed=9)
     publish_release(harness_oci.store, folder, name="demo", version="1.0.0")
     proxy = CuttingProxy(registry_server.url, cut_after=5 << 20)
     try:
@@ -412,6 +413,24 @@ def test_dropped_download_resumes_with_range(
     assert len(ranged) == 1 and "/blobs/sha256:" in ranged[0]
     start = int(ranged[0].lower().split("range: bytes=")[1].split("-")[0])
     assert 0 < start <= 5 << 20  # resumed where it broke, not from the start
+    assert (result.folder / "model.gguf").read_bytes() == (folder / "model.gguf").read_bytes()
+
+
+def test_resume_from_a_server_that_ignores_range(
+    harness_oci: StoreHarness, registry_server: Server, tmp_path: Path
+) -> None:
+    """The whole blob comes again (200, not 206): the bytes already written are skipped."""
+    folder = tmp_path / "big"
+    write_random(folder / "model.gguf", 6 << 20, seed=10)
+    publish_release(harness_oci.store, folder, name="demo", version="1.0.0")
+    proxy = CuttingProxy(registry_server.url, cut_after=3 << 20, drop_range=True)
+    try:
+        via_proxy = open_store(harness_oci.url.replace(registry_server.url, proxy.address))
+        result = fetch_release(via_proxy, "demo", "1.0.0", tmp_path / "models")
+    finally:
+        proxy.stop()
+    assert proxy.cuts == 1
+    assert any("X-Dropped-Range: bytes=" in head for head in proxy.request_heads)
     assert (result.folder / "model.gguf").read_bytes() == (folder / "model.gguf").read_bytes()
 
 

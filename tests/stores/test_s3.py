@@ -127,7 +127,7 @@ def test_release_without_manifest_is_invisible(
     with pytest.raises(ReleaseNotFoundError):
         harness_s3.store.files("demo", "2.0.0")
     with pytest.raises(ReleaseNotFoundError):
-        list(harness_s3.store.read_chunks("demo", "2.0.0", "model.gguf"))
+        harness_s3.store.open_file("demo", "2.0.0", "model.gguf")
 
 
 def test_changed_source_file_is_not_published(
@@ -192,7 +192,7 @@ def test_dropped_download_resumes_with_range(
 ) -> None:
     """A real connection cut half-way through an object: fetch resumes with a ranged GET."""
     folder = tmp_path / "big"
-    write_random(folder / "model.gguf", 12 << 20, seed=9)  # big enough for read-ahead
+    write_random(folder / "model.gguf", 12 << 20, seed=9)
     publish_release(harness_s3.store, folder, name="demo", version="1.0.0")
     upstream = seaweed_server.url.removeprefix("http://")
     proxy = CuttingProxy(upstream, cut_after=5 << 20)

@@ -103,7 +103,7 @@ def create_bundle(
         record = BundleRecord(tether=__version__, profiles=[profile], assets=bundled)
         write_atomic(staging / RECORD_FILE, record.to_json().encode("utf-8"))
         _make_readable(staging)
-        (check,) = verify_bundle(staging, None)  # the whole staging folder, re-hashed
+        (check,) = verify_bundle(staging, None, signature=trust)  # all of it, re-hashed
         _swap_in(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -28,7 +28,7 @@ from tether.hashing import listing_digest, sha256_file, sha256_files
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.prepared import PREPARED_FILE, Prepared, PreparedFile, read_prepared
 from tether.profile import PROFILE_FILE, TOKENIZER_FILE
-from tether.trust import SIGNATURE_FILE
+from tether.trust import SIGNATURE_FILE, TrustPolicy, check_profile_signature
 
 
 @dataclass
@@ -41,6 +41,7 @@ class ProfileCheck:
     manifest: Manifest | None = None
     variants: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    signer: str | None = None  # set when model.sig was checked and vouches for the files
 
 
 @dataclass
@@ -71,8 +72,14 @@ def check_bundles(folder: Path, variants: str | None = None) -> list[BundleCheck
     return [check_bundle(found, variants) for found in find_bundles(folder)]
 
 
-def verify_bundle(folder: Path, variants: str | None = None) -> list[BundleCheck]:
-    """:func:`check_bundles`, raising IntegrityError naming each problem (exit 1)."""
+def verify_bundle(
+    folder: Path, variants: str | None = None, *, signature: TrustPolicy | None = None
+) -> list[BundleCheck]:
+    """:func:`check_bundles`, raising IntegrityError naming each problem (exit 1).
+
+    With a ``signature`` policy each profile's model.sig must then vouch for its files
+    (SignatureError subclasses when it does not, or only a warning under ``warn``).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise IntegrityError(f"{folder} is not a folder", "pass the bundle or built app folder")
@@ -95,6 +102,12 @@ def verify_bundle(folder: Path, variants: str | None = None) -> list[BundleCheck
             "rebuild the bundle: tether bundle --dest DIR",
             problems=problems,
         )
+    if signature is not None and signature.active:
+        for check in checks:
+            for profile in check.profiles:
+                assert profile.prepared is not None  # no problems, so it was read
+                verified = check_profile_signature(profile.folder, profile.prepared, signature)
+                profile.signer = verified.signer if verified else None
     return checks
 
 

@@ -12,6 +12,7 @@ from tether.cli.options import (
     name_option,
     open_project,
     project_option,
+    signature_options,
     store_option,
 )
 from tether.prepared import VARIANT_CHOICES
@@ -126,7 +127,11 @@ def _setting(table: dict, key: str, where: str, choices: tuple[str, ...] = ()) -
     type=click.Choice(VARIANT_CHOICES),
     help="Also require these variants to be bundled. Default: the bundled ones.",
 )
-def verify_command(folder: Path, variant: str | None) -> None:
+@signature_options("each bundled profile's model.sig")
+@project_option
+def verify_command(
+    folder: Path, variant: str | None, signature: bool, keys: tuple[Path, ...], project_dir: Path
+) -> None:
     """Check a bundle, or the bundle inside a built app (e.g. dist/app).
 
     Every file the variants need must be present, non-empty, of the recorded size and
@@ -134,8 +139,10 @@ def verify_command(folder: Path, variant: str | None) -> None:
     their declared sha256. Exits 1 naming each problem.
     """
     from tether.bundle.verify import verify_bundle
+    from tether.trust import signature_policy
 
-    checks = verify_bundle(folder, variant)
+    policy = signature_policy(project_dir, keys) if signature or keys else None
+    checks = verify_bundle(folder, variant, signature=policy)
     for check in checks:
         for profile in check.profiles:
             assert profile.prepared is not None
@@ -143,6 +150,7 @@ def verify_command(folder: Path, variant: str | None) -> None:
                 f"{profile.folder}: {profile.prepared.name} {profile.prepared.release} "
                 f"[{', '.join(profile.prepared.variants) or 'all files'}], "
                 f"{len(profile.prepared.files)} files verified"
+                + (f", signed by {profile.signer}" if profile.signer else "")
             )
         for asset, _ in check.assets:
             click.echo(f"{check.root / asset.path}: asset {asset.name}, {len(asset.files)} files")

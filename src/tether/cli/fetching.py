@@ -11,6 +11,7 @@ from tether.cli.options import (
     name_option,
     open_project,
     project_option,
+    signature_options,
     store_option,
 )
 from tether.errors import IntegrityError
@@ -91,18 +92,9 @@ def fetch_command(
 
 @click.command("verify")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--signature",
-    is_flag=True,
-    help="Also check FOLDER/model.sig against the trust policy ([trust] keys, or --key). "
-    "FOLDER may also be a downloaded release or any folder signed with model_signing.",
-)
-@click.option(
-    "--key",
-    "keys",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Trusted public key (PEM) for --signature, instead of [trust] (repeatable).",
+@signature_options(
+    "FOLDER/model.sig; FOLDER may also be a downloaded release or any folder signed with "
+    "model_signing"
 )
 @project_option
 def verify_command(

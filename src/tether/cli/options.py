@@ -44,6 +44,26 @@ def project_option(func: F) -> F:
     )(func)
 
 
+def signature_options(what: str) -> Callable[[F], F]:
+    """--signature and --key: check model.sig too, against [trust] or the given keys."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--key",
+            "keys",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Trusted public key (PEM) for --signature, instead of [trust] (repeatable).",
+        )(func)
+        return click.option(
+            "--signature",
+            is_flag=True,
+            help=f"Also check {what} against the trust policy ([trust] keys, or --key).",
+        )(func)
+
+    return decorate
+
+
 def open_project(
     project_dir: Path, store: str | None, name: str | None
 ) -> tuple[Project, Store, str]:

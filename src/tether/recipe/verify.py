@@ -12,7 +12,6 @@ vectors are compared instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 from tether.errors import IntegrityError
 from tether.manifest import PROVENANCE_FILE, Manifest, hash_payload
 from tether.recipe.build import PROBE_FILE
-from tether.stores.base import Store, read_bytes
+from tether.stores.base import Store, read_bytes, stored_sha256
 from tether.versioning import normalize_version, release_tag
 
 PROBE_TOLERANCE = {"fp32": 0.99999, "int8": 0.9999}
@@ -60,7 +59,7 @@ def verify_against(
         if rel not in listed:
             report.problems.append(f"{rel}: produced by the rebuild, not in the release")
             continue
-        stored = _stored_digest(store, name, report.version, rel)
+        stored = stored_sha256(store, name, report.version, rel)
         if stored != listed[rel]:
             report.problems.append(
                 f"{rel}: the stored file differs from the release's MANIFEST.txt "
@@ -86,13 +85,6 @@ def raise_on_problems(report: VerifyReport) -> None:
             "see the files listed; compare the Tooling and Source sections of both MANIFESTs",
             problems=report.problems + [f"note: {n}" for n in report.notes],
         )
-
-
-def _stored_digest(store: Store, name: str, version: str, rel: str) -> str:
-    digest = hashlib.sha256()
-    for chunk in store.read_chunks(name, version, rel):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _probe_agrees(store: Store, name: str, report: VerifyReport, rebuilt: Path) -> bool:

@@ -21,7 +21,6 @@ verdict; this module only produces and checks signatures.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ from tether.signing._oms import (
     verify_with_key,
 )
 from tether.signing._sigstore import Identity, sign_keyless, verify_keyless
-from tether.stores.base import Store
+from tether.stores.base import Store, stored_sha256
 from tether.trust import SIGNATURE_FILE
 from tether.versioning import release_tag
 
@@ -400,15 +399,10 @@ def _check_store_bytes(
 ) -> None:
     """Stream every release file from the store and hash it (threads: hashlib drops the GIL)."""
 
-    def digest(rel: str) -> str:
-        hasher = hashlib.sha256()
-        for chunk in store.read_chunks(name, version, rel):
-            hasher.update(chunk)
-        return hasher.hexdigest()
-
     rels = sorted(manifest.files)
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(rels)))) as pool:
-        found = dict(zip(rels, pool.map(digest, rels), strict=True))
+        digests = pool.map(lambda rel: stored_sha256(store, name, version, rel), rels)
+        found = dict(zip(rels, digests, strict=True))
     bad = [rel for rel in rels if found[rel] != manifest.files[rel]]
     if bad:
         raise IntegrityError(

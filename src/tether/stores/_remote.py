@@ -1,13 +1,14 @@
-"""What the remote stores (oci, s3) share: checking a publish, reading ahead on downloads."""
+"""What the remote stores (oci, s3) share: checking a publish, streaming a download."""
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterator, Mapping
+import http.client
+import io
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from tether.errors import IntegrityError, ManifestError
+from tether.errors import IntegrityError, ManifestError, StoreUnavailableError
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.paths import check_relative_path
 from tether.versioning import release_tag
@@ -44,64 +45,55 @@ def publish_manifest(name: str, version: str, files: Mapping[str, Path]) -> tupl
     return manifest, raw
 
 
-# --- read-ahead ---------------------------------------------------------------------------
-
-#: Chunks a download may run ahead of its reader: memory stays at most this many MiB.
-READ_AHEAD_CHUNKS = 8
-#: Below this size a file is read without a helper thread (nothing to overlap).
-READ_AHEAD_MIN_SIZE = 8 << 20
-
-_END = object()
+# --- downloads ----------------------------------------------------------------------------
 
 
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
+class RemoteBody(io.RawIOBase):
+    """A response body as a readable stream, from byte ``start`` to ``size`` of the file.
 
-
-def read_ahead(chunks: Iterator[bytes], depth: int = READ_AHEAD_CHUNKS) -> Iterator[bytes]:
-    """Yield ``chunks``, received on a helper thread up to ``depth`` chunks ahead.
-
-    The caller hashes and writes each chunk while the next ones arrive: socket reads,
-    sha256 and file writes all release the GIL, so on two cores a verified download runs
-    near the speed of a bare one instead of at the sum of their times. An error while
-    receiving (a dropped connection) reaches the caller at the point it happened; a caller
-    that stops early stops the helper, which closes the connection.
+    Subclasses fill the caller's buffer from their HTTP client. A dropped connection or a
+    timeout, whatever the client calls it, and a body that ends before ``size`` (http.client
+    reports that as a plain end of data) become StoreUnavailableError naming the file and
+    the byte it broke at, which tether.fetch resumes from.
     """
-    pipe: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                pipe.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    #: What the HTTP client raises when the connection breaks mid-body.
+    network_errors: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException)
 
-    def pump() -> None:
+    def __init__(self, where: str, start: int, size: int) -> None:
+        super().__init__()
+        self.where, self.position, self.size = where, start, size
+
+    def _fill(self, buffer: memoryview) -> int:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Let go of the response (and its connection)."""
+
+    def _describe(self, exc: BaseException) -> str:
+        return str(exc) or type(exc).__name__
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
         try:
-            for chunk in chunks:
-                if not put(chunk):
-                    return
-            put(_END)
-        except BaseException as exc:  # handed to the reader, raised there
-            put(_Failure(exc))
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()  # the generator's finally closes the HTTP response
+            n = self._fill(view)
+        except self.network_errors as exc:
+            raise self._broken(self._describe(exc)) from exc
+        if not n and view and self.position < self.size:
+            raise self._broken("the connection closed early")
+        self.position += n
+        return n
 
-    helper = threading.Thread(target=pump, name="tether-read-ahead", daemon=True)
-    helper.start()
-    try:
-        while True:
-            item = pipe.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
+    def _broken(self, reason: str) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"download of {self.where} broke at byte {self.position} ({reason})",
+            "tether resumes it; if it keeps failing, check the network and the server",
+        )
+
+    def close(self) -> None:
+        if not self.closed:
+            self._release()
+        super().close()

@@ -12,14 +12,13 @@ state history, resume) is written once, above them, in tether.release and tether
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
-__all__ = ["CHUNK_SIZE", "Store", "read_bytes"]
+from tether.hashing import CHUNK_SIZE, sha256_stream
 
-#: Size of the chunks stores stream in: large enough that hashing them releases the GIL.
-CHUNK_SIZE = 1 << 20
+__all__ = ["CHUNK_SIZE", "Store", "read_bytes", "stored_sha256"]
 
 
 @runtime_checkable
@@ -44,10 +43,13 @@ class Store(Protocol):
         """
         ...
 
-    def read_chunks(self, name: str, version: str, path: str, start: int = 0) -> Iterator[bytes]:
-        """Stream a release file from byte ``start`` on (``start`` > 0 resumes a download).
+    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
+        """A release file as a readable binary stream from byte ``start`` on (``start`` > 0
+        resumes a download); the caller closes it.
 
-        The bytes are not verified here: callers hash them against the MANIFEST.
+        ``readinto`` fills the caller's buffer, so a download reuses its buffers. The bytes
+        are not verified here: callers hash them against the MANIFEST. A dropped connection
+        raises StoreUnavailableError (or a ConnectionError/TimeoutError) from the read.
         Raises ReleaseNotFoundError when the release or file does not exist.
         """
         ...
@@ -75,4 +77,11 @@ class Store(Protocol):
 
 def read_bytes(store: Store, name: str, version: str, path: str) -> bytes:
     """A whole (small) release file in memory, e.g. MANIFEST.txt or profile.json."""
-    return b"".join(store.read_chunks(name, version, path))
+    with store.open_file(name, version, path) as stream:
+        return stream.read()
+
+
+def stored_sha256(store: Store, name: str, version: str, path: str) -> str:
+    """Hex sha256 of a release file as the store holds it now."""
+    with store.open_file(name, version, path) as stream:
+        return sha256_stream(stream)

@@ -18,7 +18,7 @@ import errno
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
@@ -33,7 +33,6 @@ from tether.errors import (
 from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE, parse_manifest
 from tether.paths import check_name, check_relative_path
-from tether.stores.base import CHUNK_SIZE
 from tether.versioning import parse_version, release_tag
 
 RECORD_SUFFIX = ".record"
@@ -93,16 +92,17 @@ class FileStore:
                 sizes[path.relative_to(folder).as_posix()] = path.stat().st_size
         return sizes
 
-    def read_chunks(self, name: str, version: str, path: str, start: int = 0) -> Iterator[bytes]:
+    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
         folder = self._existing_release_dir(name, version)
         target = folder / check_relative_path(path, where=f"{name} {release_tag(version)}")
         try:
-            handle = open(target, "rb")  # noqa: SIM115 - closed by the generator below
+            handle = open(target, "rb")  # noqa: SIM115 - the caller closes it
         except FileNotFoundError:
             raise ReleaseNotFoundError(
                 f"release {name} {release_tag(version)} in {self.url} has no file {path}"
             ) from None
-        return _chunks(handle, start)
+        handle.seek(start)
+        return handle
 
     # --- writing ---------------------------------------------------------------------
 
@@ -174,14 +174,6 @@ class FileStore:
         return folder.with_name(folder.name + RECORD_SUFFIX) / check_relative_path(
             key, where="record key"
         )
-
-
-def _chunks(handle: BinaryIO, start: int) -> Iterator[bytes]:
-    with handle:
-        if start:
-            handle.seek(start)
-        while chunk := handle.read(CHUNK_SIZE):
-            yield chunk
 
 
 def open_file_store(url: str) -> FileStore:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import ipaddress
 import json
 import logging
@@ -45,7 +46,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from urllib.parse import parse_qs, urlencode, urljoin, urlparse
 
 import requests
@@ -64,7 +65,7 @@ from tether.errors import (
 from tether.hashing import sha256_bytes
 from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest
 from tether.paths import check_name, check_relative_path
-from tether.stores._remote import READ_AHEAD_MIN_SIZE, publish_manifest, read_ahead
+from tether.stores._remote import RemoteBody, publish_manifest
 from tether.stores.base import CHUNK_SIZE
 from tether.stores.oci_auth import (
     DOCKER_HUB_HOSTS,
@@ -205,14 +206,14 @@ def _error_summary(resp: requests.Response) -> str:
         errors = resp.json().get("errors") or []
         first = errors[0]
         return f"{first.get('code', resp.status_code)}: {first.get('message', '')}".strip()
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, TypeError, requests.RequestException):
         return f"HTTP {resp.status_code} {resp.reason}"
 
 
 def _error_codes(resp: requests.Response) -> set[str]:
     try:
         return {str(e.get("code")) for e in resp.json().get("errors") or []}
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, requests.RequestException):
         return set()
 
 
@@ -662,7 +663,7 @@ class OciStore:
 
     # --- blobs ----------------------------------------------------------------------------
 
-    def read_chunks(self, name: str, version: str, path: str, start: int = 0) -> Iterator[bytes]:
+    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
         release = self._release(name, version)
         layer = release.layers.get(path)
         where = f"{path} of {self._where(name, version)}"
@@ -671,13 +672,16 @@ class OciStore:
                 f"release {self._where(name, version)} in {self.url} has no file {path}"
             )
         if start >= layer.size:
-            return iter(())
+            return io.BytesIO()
         repo = self._repo(name)
+        headers = {"Accept-Encoding": "identity"}  # the blob's own bytes, for its digest
+        if start:
+            headers["Range"] = f"bytes={start}-"
         resp = self.client.request(
             "GET",
             f"/v2/{repo}/blobs/{layer.digest}",
             scope=_pull(repo),
-            headers={"Range": f"bytes={start}-"} if start else None,
+            headers=headers,
             stream=True,
         )
         if resp.status_code == 404:
@@ -692,12 +696,22 @@ class OciStore:
             f"bytes {start}-"
         ):
             raise self.client.fail(resp, f"resuming {where} at byte {start} (wrong range)")
-        skip = start if resp.status_code == 200 else 0  # a registry that ignored Range
         # MANIFEST.txt is the root every other file is checked against (by the caller), so
         # it alone is checked here, against the digest the registry's manifest names.
         verify = layer.digest if path == MANIFEST_FILE and start == 0 else None
-        chunks = _stream(resp, skip, verify, where, start)
-        return read_ahead(chunks) if layer.size - start >= READ_AHEAD_MIN_SIZE else chunks
+        ranged = resp.status_code == 206
+        offset = start if ranged else 0
+        # the end the response promises (a changed blob may differ from the layer's size:
+        # its bytes then fail the digest check, rather than look like a dropped connection)
+        length = resp.headers.get("Content-Length", "")
+        end = offset + int(length) if length.isdigit() else layer.size
+        body = _BlobBody(resp, where, offset, end, verify)
+        if start and not ranged:  # a registry that ignored Range sent the whole blob
+            with contextlib.ExitStack() as on_error:
+                on_error.callback(body.close)
+                body.skip(start)
+                on_error.pop_all()
+        return cast(BinaryIO, body)
 
     def _blob_exists(self, repo: str, digest: str) -> bool:
         if (repo, digest) in self._blobs:
@@ -956,35 +970,50 @@ class OciStore:
         return sorted(k for k in keys if k is not None)
 
 
-def _stream(
-    resp: requests.Response, skip: int, verify: str | None, where: str, start: int
-) -> Iterator[bytes]:
-    """The body in 1 MiB chunks; a dropped connection becomes StoreUnavailableError."""
-    digest = hashlib.sha256() if verify else None
-    received = 0
-    try:
-        for chunk in resp.iter_content(CHUNK_SIZE):
-            received += len(chunk)
-            if skip:
-                cut = min(skip, len(chunk))
-                chunk, skip = chunk[cut:], skip - cut
-                if not chunk:
-                    continue
-            if digest is not None:
-                digest.update(chunk)
-            yield chunk
-    except requests.RequestException as exc:
-        raise StoreUnavailableError(
-            f"download of {where} broke at byte {start + received} ({_reason(exc)})",
-            "tether resumes it; if it keeps failing, check the network and the registry",
-        ) from exc
-    finally:
-        resp.close()
-    if digest is not None and "sha256:" + digest.hexdigest() != verify:
-        raise IntegrityError(
-            f"{where} does not match its layer digest {verify}",
-            "the registry's copy is corrupt or was tampered with; nothing was activated",
-        )
+class _BlobBody(RemoteBody):
+    """A blob download. requests would hand out each chunk as a new bytes object; for a
+    GiB those allocations cost more than hashing it (BENCHMARKS.md), so the body is read
+    from the http.client response beneath urllib3, straight into the caller's buffer."""
+
+    network_errors = (*RemoteBody.network_errors, requests.RequestException)
+
+    def __init__(
+        self, resp: requests.Response, where: str, start: int, size: int, verify: str | None
+    ) -> None:
+        super().__init__(where, start, size)
+        self._resp, self._verify = resp, verify
+        self._digest = hashlib.sha256() if verify else None
+        beneath = getattr(resp.raw, "_fp", None)  # urllib3 2.x keeps it there
+        encoded = resp.headers.get("Content-Encoding", "identity") != "identity"
+        self._fill_from = beneath.readinto if beneath is not None and not encoded else None
+
+    def _fill(self, buffer: memoryview) -> int:
+        if self._fill_from is not None:
+            n = self._fill_from(buffer) or 0
+        else:  # a server that encoded the body anyway: let urllib3 decode it
+            data = self._resp.raw.read(len(buffer), decode_content=True)
+            n = len(data)
+            buffer[:n] = data
+        if self._digest is not None:
+            self._digest.update(buffer[:n])
+            if not n and "sha256:" + self._digest.hexdigest() != self._verify:
+                raise IntegrityError(
+                    f"{self.where} does not match its layer digest {self._verify}",
+                    "the registry's copy is corrupt or was tampered with; nothing was activated",
+                )
+        return n
+
+    def skip(self, count: int) -> None:
+        """Read and drop the first ``count`` bytes."""
+        scratch = memoryview(bytearray(min(count, CHUNK_SIZE)))
+        while count and (n := self.readinto(scratch[: min(count, len(scratch))])):
+            count -= n
+
+    def _describe(self, exc: BaseException) -> str:
+        return _reason(exc)
+
+    def _release(self) -> None:
+        self._resp.close()
 
 
 def _read_profile(files: Mapping[str, Path]) -> dict[str, Any] | None:

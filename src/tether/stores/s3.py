@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import parse_qs, urlparse
 
 import boto3
@@ -53,8 +53,7 @@ from tether.errors import (
 from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE
 from tether.paths import check_name, check_relative_path
-from tether.stores._remote import READ_AHEAD_MIN_SIZE, publish_manifest, read_ahead
-from tether.stores.base import CHUNK_SIZE
+from tether.stores._remote import RemoteBody, publish_manifest
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
 log = logging.getLogger(__name__)
@@ -279,7 +278,7 @@ class S3Store:
             for entry in page.get("Contents") or []
         }
 
-    def read_chunks(self, name: str, version: str, path: str, start: int = 0) -> Iterator[bytes]:
+    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
         where = f"{name} {release_tag(version)}"
         key = self._require_release(name, version) + check_relative_path(path, where=where)
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -294,25 +293,10 @@ class S3Store:
                         f"release {where} in {self.url} has no file {path}"
                     ) from None
                 if _code(exc) == "InvalidRange":  # start at the very end: nothing left
-                    return iter(())
+                    return io.BytesIO()
                 raise
-        chunks = self._stream(answer["Body"], f"{path} of {where}", start)
-        size = int(answer.get("ContentLength") or 0)
-        return read_ahead(chunks) if size >= READ_AHEAD_MIN_SIZE else chunks
-
-    def _stream(self, body: Any, where: str, start: int) -> Iterator[bytes]:
-        received = 0
-        try:
-            for chunk in body.iter_chunks(CHUNK_SIZE):
-                received += len(chunk)
-                yield chunk
-        except (*_NETWORK_ERRORS, OSError) as exc:  # OSError: resets and timeouts
-            raise StoreUnavailableError(
-                f"download of {where} broke at byte {start + received} ({exc})",
-                "tether resumes it; if it keeps failing, check the network and the server",
-            ) from exc
-        finally:
-            body.close()
+        size = start + int(answer.get("ContentLength") or 0)
+        return cast(BinaryIO, _ObjectBody(answer["Body"], f"{path} of {where}", start, size))
 
     # --- publishing -----------------------------------------------------------------------
 
@@ -547,3 +531,19 @@ def open_s3_store(url: str) -> S3Store:
         config=config,
     )
     return S3Store(url, session, client, parsed.netloc, prefix)
+
+
+class _ObjectBody(RemoteBody):
+    """An object download, read by botocore straight into the caller's buffer."""
+
+    network_errors = (*RemoteBody.network_errors, *_NETWORK_ERRORS)
+
+    def __init__(self, body: Any, where: str, start: int, size: int) -> None:
+        super().__init__(where, start, size)
+        self._body = body
+
+    def _fill(self, buffer: memoryview) -> int:
+        return self._body.readinto(buffer)
+
+    def _release(self) -> None:
+        self._body.close()
