@@ -3,6 +3,8 @@ only tether command lines that tether's own CLI parses."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import subprocess
@@ -72,7 +74,7 @@ def tether_lines(lines: list[str]) -> list[list[str]]:
 
 def check_programs(lines: list[str]) -> None:
     """Workflows run tether; besides it only pip installs, the app's PyInstaller build and
-    plain shell plumbing (if/echo/cat into the run summary, sed over tether's own output)."""
+    plain shell plumbing (if/echo/cat into the run summary, reading tether's --json)."""
     allowed = {"tether", "python", "pyinstaller", "if", "else", "fi", "cat", "echo", "{", "}"}
     for line in lines:
         first = shlex.split(line.replace("$(", " "))[0]
@@ -237,18 +239,39 @@ def test_github_release_fetches_verifies_bundles_builds_audits(github: Path) -> 
     assert uses == ["actions/checkout@v4", "actions/setup-python@v5", "actions/upload-artifact@v4"]
 
 
-def test_sed_in_the_workflows_reads_tether_releases_output(tmp_path: Path) -> None:
-    """The workflows take the published version from `tether release`'s output line."""
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_the_workflows_read_the_version_from_tether_release_json(ci: str, tmp_path: Path) -> None:
+    """The workflow's own command line, run on the real `tether release --json` output."""
     from tests.bundle.helpers import make_small_release
 
+    init(tmp_path, "--ci", ci, "--revision", COMMIT)
+    text = "\n".join(p.read_text() for p in tmp_path.rglob("*.yml"))
+    (line,) = [ln for ln in text.splitlines() if "json.load(open(" in ln]
+    command = line.strip().removeprefix("- ")
     build = make_small_release(tmp_path / "build")
     result = CliRunner().invoke(
-        main, ["release", "--from", str(build), "--store", str(tmp_path / "s")]
+        main, ["release", "--from", str(build), "--store", str(tmp_path / "s"), "--json"]
     )
     assert result.exit_code == 0, result.output
-    line = result.output.strip().splitlines()[-1]
-    match = re.match(r"^published [^ ]* model-v([^ ]*) to .*", line)
-    assert match and match.group(1) == "1.0.0", line
+    (tmp_path / "release.json").write_text(result.output)
+    outputs = tmp_path / "github-output"
+    shown = subprocess.run(
+        ["bash", "-c", f'{command}\necho "$PUBLISHED"'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_OUTPUT": str(outputs),
+        },
+        check=True,
+    )
+    if ci == "github":
+        assert outputs.read_text() == "version=1.0.0\n"
+    else:
+        assert shown.stdout == "1.0.0\n"
+    assert json.loads(result.output)["tag"] == "model-v1.0.0"
 
 
 # --- GitLab CI -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -49,6 +50,13 @@ from tether.versioning import release_tag
     "PEM text in $TETHER_SIGNING_KEY (password: $TETHER_SIGNING_KEY_PASSWORD). "
     "'sigstore' signs keylessly with the CI's OIDC identity (needs the network).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (name, version, tag, store, state, signer) instead of text: "
+    "for scripts and CI.",
+)
 @store_option
 @name_option
 @project_option
@@ -57,6 +65,7 @@ def release_command(
     version: str | None,
     run_url: str | None,
     sign_key: str | None,
+    as_json: bool,
     store: str | None,
     name: str | None,
     project_dir: Path,
@@ -77,9 +86,17 @@ def release_command(
             info = _publish(project, opened, built, name, version, run_url)
     else:
         info = _publish(project, opened, source_dir, name, version, run_url)
-    click.echo(f"published {info.name} {info.tag} to {opened.url} ({info.state})")
+    signed = None
     if signer is not None:
-        echo_signed(sign_release(opened, info.name, info.version, signer, check_files=False))
+        signed = sign_release(opened, info.name, info.version, signer, check_files=False)
+    if as_json:
+        fields = {"name": info.name, "version": info.version, "tag": info.tag}
+        fields |= {"store": opened.url, "state": info.state}
+        click.echo(json.dumps(fields | {"signer": signed.signer if signed else None}))
+        return
+    click.echo(f"published {info.name} {info.tag} to {opened.url} ({info.state})")
+    if signed is not None:
+        echo_signed(signed)
 
 
 def _publish(
