@@ -209,24 +209,6 @@ def embed_all(embedder: Any, texts: list[str], progress: Progress | None, label:
     return vectors / np.maximum(norms, 1e-12)  # cosine search whatever the profile says
 
 
-def open_embedder(folder: Path, variant: str) -> Any:
-    """The runtime's Embedder on exactly ``folder`` (a build folder or a verified download:
-    neither has the .prepared.json that tether.load's resolution wants)."""
-    from tether.prepared import Prepared
-    from tether.profile import read_profile
-    from tether.resolution import Resolution
-    from tether.runtime.embedder import Embedder
-
-    profile = read_profile(folder)
-    if variant not in profile.variants:
-        raise EvaluationError(f"{folder} has no {variant} variant")
-    prepared = Prepared(str(folder), profile.profile_id, "unreleased", "", [variant])
-    resolution = Resolution(
-        profile.profile_id, folder, variant, "path", profile, prepared, "evaluation", ()
-    )
-    return Embedder(resolution)
-
-
 def evaluate_folder(
     folder: Path,
     dataset: Dataset,
@@ -236,7 +218,9 @@ def evaluate_folder(
 ) -> VariantResult:
     """Embed the dataset with one variant of a profile folder and score exact search."""
     started = time.perf_counter()
-    with open_embedder(Path(folder), variant) as embedder:
+    from tether.runtime.embedder import Embedder
+
+    with Embedder.from_folder(folder, variant) as embedder:
         docs = embed_all(embedder, dataset.doc_texts, progress, f"{variant} passages")
         queries = embed_all(embedder, dataset.query_texts, progress, f"{variant} queries")
     ranked = rank(queries @ docs.T, dataset.doc_ids)

@@ -18,6 +18,7 @@ from tests.runtime.helpers import (
     sample_texts,
 )
 from tether.errors import (
+    InvalidVariantError,
     ManifestError,
     ProbeMismatchError,
     ProfileIncompleteError,
@@ -82,6 +83,21 @@ def test_memory_cap_bounds_every_run(tiny_folder: Path, variant: str) -> None:
     assert max(width for _, width in recorder.shapes) == TINY_MAX_LENGTH
     if variant == "int8":
         assert {rows for rows, _ in recorder.shapes} == {1}  # each text alone
+
+
+def test_from_folder_takes_a_build_output_as_it_is(tiny_release: Path, tiny_folder: Path) -> None:
+    """A release folder without .prepared.json (what tether.load refuses) embeds exactly
+    like the fetched profile folder of the same release."""
+    texts = sample_texts(5)
+    assert not (tiny_release / ".prepared.json").exists()
+    with (
+        Embedder.from_folder(tiny_release, "int8") as direct,
+        tether.load(PROFILE_ID, path=tiny_folder, variant="int8") as loaded,
+    ):
+        assert direct.folder == tiny_release and direct.variant == "int8"
+        np.testing.assert_array_equal(direct.embed(texts), loaded.embed(texts))
+    with pytest.raises(InvalidVariantError, match="no int4 variant"):
+        Embedder.from_folder(tiny_release, "int4")
 
 
 def test_bad_options(tiny_folder: Path) -> None:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tether.errors import ManifestError, RuntimeOptionError
-from tether.profile import TOKENIZER_FILE, Profile
+from tether.errors import InvalidVariantError, ManifestError, RuntimeOptionError
+from tether.profile import TOKENIZER_FILE, Profile, read_profile
 from tether.resolution import DEFAULT_APP_NAME, Resolution, resolve
 from tether.runtime import stamps
 from tether.runtime.batching import (
@@ -96,6 +96,26 @@ class Embedder:
             )
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
+
+    @classmethod
+    def from_folder(cls, folder: Path | str, variant: str, **options: Any) -> Embedder:
+        """An Embedder on exactly ``folder``, taken as it is: a build output or a
+        `tether download` folder, which lack the .prepared.json :func:`tether.load`
+        requires. Nothing here re-hashes the files; verify the folder first."""
+        from tether.prepared import Prepared
+
+        folder = Path(folder)
+        profile = read_profile(folder)
+        if variant not in profile.variants:
+            raise InvalidVariantError(
+                f"{folder} has no {variant} variant",
+                f"choose one of: {', '.join(sorted(profile.variants))}",
+            )
+        prepared = Prepared(str(folder), profile.profile_id, "unreleased", "", [variant])
+        resolution = Resolution(
+            profile.profile_id, folder, variant, "folder", profile, prepared, "asked for", ()
+        )
+        return cls(resolution, **options)
 
     # --- what this embedder is ---------------------------------------------------------
 
