@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Store harnesses and the real servers behind them (session-scoped, started on first use).
+pytest_plugins = ["tests.store_harness"]
+
 
 def write_random(path: Path, size: int, seed: int = 0) -> Path:
     """A file of ``size`` pseudo-random bytes (fast: repeats a 1 MiB random block)."""

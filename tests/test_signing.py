@@ -23,18 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.real_models import cached_minilm_build, minilm_source_dir
-
-# The store harnesses with real servers (session-scoped) live in tests/stores/conftest.py.
-from tests.stores.conftest import (  # noqa: F401 - fixtures, used by name
-    StoreHarness,
-    harness_file,
-    harness_oci,
-    harness_s3,
-    no_ambient_credentials,
-    registry_server,
-    s3_credentials,
-    seaweed_server,
-)
+from tests.store_harness import StoreHarness
 from tether.cli import main
 from tether.errors import (
     IntegrityError,

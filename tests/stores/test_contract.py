@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, cast
 import pytest
 
 from tests.conftest import write_random
-from tests.stores.conftest import StoreHarness
+from tests.store_harness import StoreHarness
 from tether.errors import IntegrityError, ReleaseExistsError, ReleaseNotFoundError
 from tether.fetch import fetch_release
 from tether.release import (

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import write_random
-from tests.stores.conftest import StoreHarness
+from tests.store_harness import StoreHarness
 from tether.cli import main
 from tether.errors import IntegrityError
 from tether.mirror import mirror

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from tests.conftest import write_random
 from tests.servers import CuttingProxy, Server, TokenService, free_port, registry_blob_path
-from tests.stores.conftest import REGISTRY_PASSWORD, REGISTRY_USER, StoreHarness, docker_config
+from tests.store_harness import REGISTRY_PASSWORD, REGISTRY_USER, StoreHarness, docker_config
 from tether.cli import main
 from tether.errors import (
     IntegrityError,

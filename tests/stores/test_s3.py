@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tests.conftest import write_random
 from tests.servers import CuttingProxy, Server, free_port, s3_client
-from tests.stores.conftest import S3_BUCKET, StoreHarness, s3_url
+from tests.store_harness import S3_BUCKET, StoreHarness, s3_url
 from tether.cli import main
 from tether.errors import (
     IntegrityError,

@@ -1,5 +1,8 @@
 """The store harness: every Store backend runs the same contract suite (test_contract.py).
 
+A pytest plugin (tests/conftest.py loads it), so the session-scoped servers it starts, one
+registry of each kind and one SeaweedFS, serve every test module that asks for them.
+
 A harness gives the store, its URL (for other processes) and a way to tamper with a
 release's bytes behind tether's back, which each backend does its own way.
 """
