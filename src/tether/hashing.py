@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
@@ -62,6 +60,9 @@ def copy_hashing(
     this returns, also by an exception from ``source``, ``digest`` has taken exactly the
     bytes written and the caller can resume from ``target.tell()``.
     """
+    import queue  # not on the no-op fetch path
+    import threading
+
     free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
     for _ in range(COPY_BUFFERS):
         free.put(memoryview(bytearray(CHUNK_SIZE)))

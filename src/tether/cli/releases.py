@@ -90,9 +90,15 @@ def release_command(
     if signer is not None:
         signed = sign_release(opened, info.name, info.version, signer, check_files=False)
     if as_json:
-        fields = {"name": info.name, "version": info.version, "tag": info.tag}
-        fields |= {"store": opened.url, "state": info.state}
-        click.echo(json.dumps(fields | {"signer": signed.signer if signed else None}))
+        fields = {
+            "name": info.name,
+            "version": info.version,
+            "tag": info.tag,
+            "store": opened.url,
+            "state": info.state,
+            "signer": signed.signer if signed else None,
+        }
+        click.echo(json.dumps(fields))
         return
     click.echo(f"published {info.name} {info.tag} to {opened.url} ({info.state})")
     if signed is not None:
