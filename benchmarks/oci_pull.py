@@ -93,7 +93,10 @@ def run_child(mode: str, source: str, target: Path) -> dict[str, float]:
 
 def pull(mode: str, source: str, target: Path) -> dict[str, float]:
     result = run_child(mode, source, target)
-    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink()
     return result
 
 

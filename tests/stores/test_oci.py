@@ -26,7 +26,7 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.fetch import fetch_release
+from tether.fetch import FetchResult, fetch_release
 from tether.release import promote, publish_release, read_manifest, withdraw
 from tether.stores import open_store
 from tether.stores.base import read_bytes
@@ -395,6 +395,17 @@ def test_missing_registry_fails_fast() -> None:
     assert result.output.startswith("error: cannot reach registry")
 
 
+def _fetch_through(
+    proxy: CuttingProxy, harness: StoreHarness, server: Server, dest: Path
+) -> FetchResult:
+    """Fetch demo 1.0.0 from the harness's registry by way of ``proxy``, then stop it."""
+    try:
+        via_proxy = open_store(harness.url.replace(server.url, proxy.address))
+        return fetch_release(via_proxy, "demo", "1.0.0", dest)
+    finally:
+        proxy.stop()
+
+
 def test_dropped_download_resumes_with_range(
     harness_oci: StoreHarness, registry_server: Server, tmp_path: Path
 ) -> None:
@@ -403,11 +414,7 @@ def test_dropped_download_resumes_with_range(
     write_random(folder / "model.gguf", 12 << 20, seed=9)
     publish_release(harness_oci.store, folder, name="demo", version="1.0.0")
     proxy = CuttingProxy(registry_server.url, cut_after=5 << 20)
-    try:
-        via_proxy = open_store(harness_oci.url.replace(registry_server.url, proxy.address))
-        result = fetch_release(via_proxy, "demo", "1.0.0", tmp_path / "models")
-    finally:
-        proxy.stop()
+    result = _fetch_through(proxy, harness_oci, registry_server, tmp_path / "models")
     assert proxy.cuts == 1
     ranged = [h for h in proxy.request_heads if "\nRange: bytes=" in h or "\nrange: bytes=" in h]
     assert len(ranged) == 1 and "/blobs/sha256:" in ranged[0]
@@ -424,11 +431,7 @@ def test_resume_from_a_server_that_ignores_range(
     write_random(folder / "model.gguf", 6 << 20, seed=10)
     publish_release(harness_oci.store, folder, name="demo", version="1.0.0")
     proxy = CuttingProxy(registry_server.url, cut_after=3 << 20, drop_range=True)
-    try:
-        via_proxy = open_store(harness_oci.url.replace(registry_server.url, proxy.address))
-        result = fetch_release(via_proxy, "demo", "1.0.0", tmp_path / "models")
-    finally:
-        proxy.stop()
+    result = _fetch_through(proxy, harness_oci, registry_server, tmp_path / "models")
     assert proxy.cuts == 1
     assert any("X-Dropped-Range: bytes=" in head for head in proxy.request_heads)
     assert (result.folder / "model.gguf").read_bytes() == (folder / "model.gguf").read_bytes()

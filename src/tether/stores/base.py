@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from tether.hashing import CHUNK_SIZE, sha256_stream
+from tether.hashing import sha256_stream
 
-__all__ = ["CHUNK_SIZE", "Store", "read_bytes", "stored_sha256"]
+__all__ = ["Store", "read_bytes", "stored_sha256"]
 
 
 @runtime_checkable

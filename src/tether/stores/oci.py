@@ -62,11 +62,10 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.hashing import sha256_bytes
+from tether.hashing import CHUNK_SIZE, sha256_bytes
 from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest
 from tether.paths import check_name, check_relative_path
 from tether.stores._remote import RemoteBody, publish_manifest
-from tether.stores.base import CHUNK_SIZE
 from tether.stores.oci_auth import (
     DOCKER_HUB_HOSTS,
     PASSWORD_ENV,
@@ -200,21 +199,26 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def _error_summary(resp: requests.Response) -> str:
-    """``CODE: message`` from a registry's JSON error body, else the HTTP status."""
+def _errors(resp: requests.Response) -> list[dict[str, Any]]:
+    """The ``errors`` of a registry's JSON error body; [] when there is none to read."""
     try:
         errors = resp.json().get("errors") or []
-        first = errors[0]
-        return f"{first.get('code', resp.status_code)}: {first.get('message', '')}".strip()
-    except (ValueError, AttributeError, IndexError, TypeError, requests.RequestException):
+    except (ValueError, AttributeError, requests.RequestException):  # also a broken body
+        return []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def _error_summary(resp: requests.Response) -> str:
+    """``CODE: message`` from a registry's JSON error body, else the HTTP status."""
+    errors = _errors(resp)
+    if not errors:
         return f"HTTP {resp.status_code} {resp.reason}"
+    first = errors[0]
+    return f"{first.get('code', resp.status_code)}: {first.get('message', '')}".strip()
 
 
 def _error_codes(resp: requests.Response) -> set[str]:
-    try:
-        return {str(e.get("code")) for e in resp.json().get("errors") or []}
-    except (ValueError, AttributeError, TypeError, requests.RequestException):
-        return set()
+    return {str(e.get("code")) for e in _errors(resp)}
 
 
 def _is_loopback(host: str) -> bool:
@@ -707,10 +711,11 @@ class OciStore:
         end = offset + int(length) if length.isdigit() else layer.size
         body = _BlobBody(resp, where, offset, end, verify)
         if start and not ranged:  # a registry that ignored Range sent the whole blob
-            with contextlib.ExitStack() as on_error:
-                on_error.callback(body.close)
+            try:
                 body.skip(start)
-                on_error.pop_all()
+            except BaseException:
+                body.close()
+                raise
         return cast(BinaryIO, body)
 
     def _blob_exists(self, repo: str, digest: str) -> bool:
