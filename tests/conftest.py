@@ -2,64 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
+from tests.factories import KeyPair, write_random
+
 # Store harnesses and the real servers behind them (session-scoped, started on first use).
 pytest_plugins = ["tests.store_harness"]
-
-
-def write_random(path: Path, size: int, seed: int = 0) -> Path:
-    """A file of ``size`` pseudo-random bytes (fast: repeats a 1 MiB random block)."""
-    import random
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    block = random.Random(seed).randbytes(1 << 20)
-    with open(path, "wb") as handle:
-        remaining = size
-        while remaining:
-            n = min(remaining, len(block))
-            handle.write(block[:n])
-            remaining -= n
-    return path
-
-
-def make_profile_release(
-    folder: Path,
-    *,
-    seed: int,
-    sizes: tuple[int, int, int],
-    vocab: bool = True,
-    profile_id: str = "local-text-retrieval-v1",
-) -> Path:
-    """A release folder shaped like an embedding profile, with random model files.
-
-    ``sizes``: fp32 model, its external-data sidecar (0: none), int8 model, in bytes.
-    """
-    fp32, sidecar, int8 = sizes
-    write_random(folder / "onnx" / "model.onnx", fp32, seed=seed)
-    if sidecar:
-        write_random(folder / "onnx" / "model.onnx_data", sidecar, seed=seed + 100)
-    write_random(folder / "onnx" / "model_quantized.onnx", int8, seed=seed + 200)
-    (folder / "tokenizer.json").write_text('{"version": "1.0"}')
-    if vocab:
-        (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
-    profile = {
-        "profile_id": profile_id,
-        "dim": 384,
-        "pooling": "mean",
-        "normalize": True,
-        "max_length": 256,
-        "variants": {
-            "fp32": {"file": "onnx/model.onnx"},
-            "int8": {"file": "onnx/model_quantized.onnx"},
-        },
-    }
-    (folder / "profile.json").write_text(json.dumps(profile))
-    return folder
 
 
 @pytest.fixture
@@ -90,3 +41,13 @@ def minilm_build() -> Path:
     from tests.real_models import cached_minilm_build
 
     return cached_minilm_build()
+
+
+@pytest.fixture(scope="session")
+def release_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    return KeyPair(tmp_path_factory.mktemp("keys"), "release")
+
+
+@pytest.fixture(scope="session")
+def other_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    return KeyPair(tmp_path_factory.mktemp("other-keys"), "other", curve="p384")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write_random
+from tests.factories import write_random
 from tether.hashing import copy_hashing, list_files, sha256_file, sha256_files, tree_digest
 
 

@@ -18,8 +18,7 @@ from tether.errors import (
 )
 
 if TYPE_CHECKING:
-    from tether.resolution import resolve
-    from tether.runtime.embedder import Embedder, load
+    from tether.runtime import Embedder, load, resolve
 
 __all__ = [
     "Embedder",
@@ -39,7 +38,7 @@ __all__ = [
 _LAZY = {
     "load": "tether.runtime.embedder",
     "Embedder": "tether.runtime.embedder",
-    "resolve": "tether.resolution",
+    "resolve": "tether.runtime.resolution",
 }
 
 

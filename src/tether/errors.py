@@ -165,7 +165,7 @@ class QualityGateError(TetherError, ValueError):
 
 
 # --- runtime ---------------------------------------------------------------------------
-# Raised by tether.load / tether.resolve / Embedder (tether.profile, tether.resolution,
+# Raised by tether.load / tether.resolve / Embedder (tether.profile, tether.runtime.resolution,
 # tether.runtime). Each carries a machine-readable ``reason`` code besides its message.
 
 
@@ -242,7 +242,7 @@ class StoreAuthError(TetherError, PermissionError):
 
 
 # --- signing -----------------------------------------------------------------------------
-# Raised by tether.signing / tether.trust. Each refusal of a release has its own class and
+# Raised by tether.signing / tether.spine.trust. Each refusal of a release has its own class and
 # message; all are IntegrityErrors (exit 1), so callers that catch a failed verification
 # catch these too. Nothing is activated when one is raised.
 
@@ -316,7 +316,7 @@ class SigningKeyError(TetherError, ValueError):
 
 
 # --- quality ---------------------------------------------------------------------------
-# Raised by tether.evaluate / tether.gate (tether eval, promote, revert, notes, release).
+# Raised by tether.quality (tether eval, promote, revert, notes, release).
 
 
 class EvaluationError(TetherError, ValueError):

@@ -25,10 +25,9 @@ from pathlib import Path
 from tether.atomic import write_atomic
 from tether.errors import IntegrityError, ManifestError
 from tether.hashing import list_files, sha256_bytes, sha256_files
+from tether.names import MANIFEST_FILE, PROVENANCE_FILE, SOURCE_DATE_EPOCH_ENV
 from tether.paths import check_relative_path
 
-MANIFEST_FILE = "MANIFEST.txt"
-PROVENANCE_FILE = "provenance.intoto.json"
 FILES_HEADER = "## Files (SHA256)"
 UNRELEASED = "unreleased"
 
@@ -200,7 +199,7 @@ def write_release_metadata(folder: Path, manifest: Manifest) -> Manifest:
 
 def build_timestamp() -> str:
     """UTC build time, from SOURCE_DATE_EPOCH when set (reproducible builds), else now."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    epoch = os.environ.get(SOURCE_DATE_EPOCH_ENV)
     moment = (
         datetime.fromtimestamp(int(epoch), tz=timezone.utc)
         if epoch and epoch.strip().isdigit()

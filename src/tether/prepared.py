@@ -21,9 +21,9 @@ from pathlib import Path
 
 from tether.atomic import write_atomic
 from tether.errors import ManifestError
+from tether.names import PREPARED_FILE, PROFILE_FILE
 from tether.paths import check_relative_path
 
-PREPARED_FILE = ".prepared.json"
 #: What a profile folder can be prepared for: one variant, or every variant of the release.
 VARIANT_CHOICES = ("fp32", "int8", "both")
 SCHEMA = 1
@@ -129,7 +129,7 @@ def already_prepared(folder: Path, name: str, release: str, variants: str) -> Pr
 
 def _declared_variants(folder: Path) -> list[str]:
     try:
-        return sorted(json.loads((folder / "profile.json").read_text(encoding="utf-8"))["variants"])
+        return sorted(json.loads((folder / PROFILE_FILE).read_text(encoding="utf-8"))["variants"])
     except FileNotFoundError:
         return []  # a generic artifact: no variants
     except (ValueError, KeyError, TypeError):

@@ -21,12 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ManifestError, RuntimeOptionError
+from tether.names import PROBE_FILE, PROFILE_FILE, TOKENIZER_FILE
 from tether.paths import check_relative_path
 from tether.prepared import PREPARED_FILE, Prepared, read_prepared
-
-PROFILE_FILE = "profile.json"
-TOKENIZER_FILE = "tokenizer.json"
-PROBE_FILE = "probe.json"
 
 POOLINGS = ("mean", "cls", "last")
 #: The fields that must stay equal for stored vectors to stay comparable.

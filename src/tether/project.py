@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigError, InvalidNameError
+from tether.names import PYPROJECT_FILE, RECIPE_FILE
 from tether.paths import check_name
 from tether.stores import Store, open_store, select_store_url
 
@@ -21,15 +22,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-RECIPE_FILE = "tether.toml"
-
 
 def read_settings(project_dir: Path) -> tuple[dict[str, Any], Path | None]:
     """The tether settings table and the file it came from ({} and None when there is none)."""
     project_dir = Path(project_dir)
     for path, table_path in (
         (project_dir / RECIPE_FILE, ()),
-        (project_dir / "pyproject.toml", ("tool", "tether")),
+        (project_dir / PYPROJECT_FILE, ("tool", "tether")),
     ):
         if not path.is_file():
             continue

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import make_profile_release
-from tether.release import publish_release
+from tests.factories import make_small_release
+from tether.spine.release import publish_release
 from tether.stores.file import FileStore
 
 PROFILE_ID = "local-text-retrieval-v1"
-KB = 1 << 10
-
-
-def make_small_release(folder: Path, *, seed: int = 1, sidecar: bool = True) -> Path:
-    """A release folder shaped like an embedding profile, with small random model files."""
-    sizes = (300 * KB, 100 * KB if sidecar else 0, 150 * KB)
-    return make_profile_release(folder, seed=seed, sizes=sizes, vocab=False)
 
 
 def make_project(

@@ -14,14 +14,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.bundle.helpers import PROFILE_ID, make_project, make_small_release
-from tests.conftest import write_random
+from tests.factories import write_random
 from tether.bundle import find_bundles, read_record, verify_bundle
 from tether.bundle.audit import audit_bundle
 from tether.cli import main
 from tether.errors import IntegrityError
-from tether.fetch import fetch_release
 from tether.hashing import sha256_file
-from tether.release import publish_release
+from tether.spine.fetch import fetch_release
+from tether.spine.release import publish_release
 from tether.stores.file import FileStore
 
 PROFILE = f"embedding_models/{PROFILE_ID}"
@@ -75,7 +75,7 @@ def test_bundle_lays_out_the_pinned_release_where_the_runtime_looks(
     assert "verified" in tether("bundle", "verify", "build/b").output
 
     # the runtime's bundled-folder candidates include <_MEIPASS>/embedding_models/<id>
-    from tether.resolution import candidates
+    from tether.runtime.resolution import candidates
 
     monkeypatch.setattr("sys._MEIPASS", str(bundle), raising=False)
     folders = [c.folder for c in candidates(PROFILE_ID)]
@@ -352,7 +352,7 @@ def test_verify_bundle_raises_integrity_error(project: Path) -> None:
 def test_bundle_checks_the_signature_and_ships_it(
     tmp_path: Path, store: FileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_signing import KeyPair
+    from tests.factories import KeyPair
     from tether.signing import sign_release
 
     key = KeyPair(tmp_path, "release")

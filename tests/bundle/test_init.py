@@ -18,10 +18,10 @@ import yaml
 from click.testing import CliRunner
 
 import tether
+from tether.bundle.init import PYINSTALLER_VERSION, REVISION_PLACEHOLDER
 from tether.cli import main
 from tether.errors import ConfigError
-from tether.init import PYINSTALLER_VERSION, REVISION_PLACEHOLDER
-from tether.pin import read_pin
+from tether.spine.pin import read_pin
 
 COMMIT = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
 SAMPLE = "1.0.1"  # what shell variables and ${{ }} expressions stand for when parsing

@@ -8,19 +8,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.test_fetch import NAME, make_profile_release
+from tests.factories import NAME
+from tests.factories import make_small_release as make_profile_release
 from tether.cli import main
 from tether.errors import ConfigError, ProfileCompatibilityError
-from tether.evaluate import write_eval
-from tether.gate import (
+from tether.quality.evaluate import write_eval
+from tether.quality.gate import (
     GateSettings,
     bump_profile_id,
     compatibility_problems,
     gate_settings,
     run_gate,
 )
-from tether.pin import pin_release, read_pin
-from tether.release import PROMOTED, WITHDRAWN, promote, publish_release, release_info
+from tether.spine.pin import pin_release, read_pin
+from tether.spine.release import PROMOTED, WITHDRAWN, promote, publish_release, release_info
 from tether.stores.file import FileStore
 
 PROFILE = {
@@ -166,13 +167,13 @@ def test_promote_refuses_a_contract_break_even_with_force(
     project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store written by an older tether (no release guard) still cannot promote it."""
-    import tether.gate
+    import tether.quality.gate
 
     store = FileStore(project_dir / "releases")
     _release(store, tmp_path / "a", "1.0.0")
     promote(store, NAME, "1.0.0")
     pin_release(store, NAME, "1.0.0", project_dir)
-    monkeypatch.setattr(tether.gate, "check_folder_compatible", lambda *a, **k: None)
+    monkeypatch.setattr(tether.quality.gate, "check_folder_compatible", lambda *a, **k: None)
     _release(store, tmp_path / "b", "1.1.0", normalize=False)
     result = CliRunner().invoke(main, ["promote", "1.1.0", "--force", "--reason", "x"])
     assert result.exit_code == 1

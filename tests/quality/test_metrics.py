@@ -12,7 +12,14 @@ import pytest
 import pytrec_eval
 
 from tether.errors import ConfigError
-from tether.evaluate import METRICS, Dataset, load_dataset, mean_metrics, query_metrics, rank
+from tether.quality.evaluate import (
+    METRICS,
+    Dataset,
+    load_dataset,
+    mean_metrics,
+    query_metrics,
+    rank,
+)
 
 
 def test_hand_computed_case() -> None:
@@ -111,7 +118,7 @@ def test_bundled_set_shape() -> None:
 
 
 def test_bundled_set_is_reproducible(tmp_path: Path) -> None:
-    from tether.evalsets import make_evalset
+    from tether.quality.evalsets import make_evalset
 
     make_evalset.write(tmp_path)
     bundled = load_dataset()
@@ -130,7 +137,7 @@ def test_eval_cli_on_a_build_folder(minilm_build: Path, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from tether.cli import main
-    from tether.evaluate import bundled_dataset_dir
+    from tether.quality.evaluate import bundled_dataset_dir
 
     src, dest = bundled_dataset_dir(), tmp_path / "slice"
     (dest / "qrels").mkdir(parents=True)

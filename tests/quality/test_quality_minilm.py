@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from tests.real_models import PROFILE_ID, build_minilm
 from tether.cli import main
-from tether.evaluate import EVAL_RECORD, read_eval
-from tether.pin import read_pin
-from tether.release import PROMOTED, WITHDRAWN, release_info
+from tether.quality.evaluate import EVAL_RECORD, read_eval
+from tether.spine.pin import read_pin
+from tether.spine.release import PROMOTED, WITHDRAWN, release_info
 from tether.stores.file import FileStore
 
 

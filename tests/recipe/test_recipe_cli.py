@@ -120,7 +120,7 @@ def test_missing_build_extra_names_the_install(
 def test_verify_against_passes_then_names_a_changed_file(
     tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
-    from tether.release import publish_release
+    from tether.spine.release import publish_release
     from tether.stores import open_store
 
     project = tmp_path / "project"
@@ -170,7 +170,7 @@ def test_verify_report_names_rebuild_differences(tiny_checkpoint: Path, tmp_path
     import shutil
 
     from tether.recipe.verify import verify_against
-    from tether.release import publish_release
+    from tether.spine.release import publish_release
     from tether.stores import open_store
 
     project = tmp_path / "project"

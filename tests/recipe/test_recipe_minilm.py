@@ -118,7 +118,7 @@ def test_hf_source_from_an_offline_cache_gives_the_same_bytes(
 
 def test_release_then_verify_against(minilm: Path, tmp_path: Path) -> None:
     from tether.recipe.verify import verify_against
-    from tether.release import publish_release
+    from tether.spine.release import publish_release
     from tether.stores import open_store
 
     project = tmp_path / "project"

@@ -11,11 +11,11 @@ from typing import Any, BinaryIO, cast
 
 import pytest
 
-from tests.conftest import write_random
+from tests.factories import write_random
 from tests.store_harness import StoreHarness
 from tether.errors import IntegrityError, ReleaseExistsError, ReleaseNotFoundError
-from tether.fetch import fetch_release
-from tether.release import (
+from tether.spine.fetch import fetch_release
+from tether.spine.release import (
     PROMOTED,
     WITHDRAWN,
     list_releases,

@@ -15,7 +15,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from tests.conftest import write_random
+from tests.factories import write_random
 from tests.servers import CuttingProxy, Server, TokenService, free_port, registry_blob_path
 from tests.store_harness import REGISTRY_PASSWORD, REGISTRY_USER, StoreHarness, docker_config
 from tether.cli import main
@@ -26,8 +26,8 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.fetch import FetchResult, fetch_release
-from tether.release import promote, publish_release, read_manifest, withdraw
+from tether.spine.fetch import FetchResult, fetch_release
+from tether.spine.release import promote, publish_release, read_manifest, withdraw
 from tether.stores import open_store
 from tether.stores.base import read_bytes
 from tether.stores.oci import (

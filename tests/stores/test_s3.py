@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import write_random
+from tests.factories import write_random
 from tests.servers import CuttingProxy, Server, free_port, s3_client
 from tests.store_harness import S3_BUCKET, StoreHarness, s3_url
 from tether.cli import main
@@ -23,8 +23,8 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.fetch import fetch_release
-from tether.release import promote, publish_release
+from tether.spine.fetch import fetch_release
+from tether.spine.release import promote, publish_release
 from tether.stores import open_store
 from tether.stores import s3 as s3_module
 from tether.stores.s3 import S3Store, open_s3_store

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tether.audit import AuditReport
 from tether.bundle.layout import MODELS_DIR, RECORD_FILE
 from tether.bundle.verify import BundleCheck, ProfileCheck, check_bundles
 from tether.manifest import PROVENANCE_FILE, Manifest
-from tether.trust import SIGNATURE_FILE
+from tether.names import SIGNATURE_FILE
+from tether.spine import AuditReport
 
 
 def audit_bundle(folder: Path) -> AuditReport:

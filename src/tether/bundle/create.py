@@ -30,17 +30,15 @@ from tether.bundle.layout import (
 )
 from tether.bundle.verify import verify_bundle
 from tether.errors import ConfigError, ManifestError
-from tether.fetch import Progress, fetch_release
+from tether.names import TEMP_SUFFIX as STAGING_SUFFIX
 from tether.paths import check_name
 from tether.prepared import read_prepared
 from tether.profile import PROFILE_FILE
+from tether.spine import Progress, TrustPolicy, fetch_release
 from tether.stores.base import Store
-from tether.trust import TrustPolicy
 from tether.versioning import release_tag
 
 log = logging.getLogger(__name__)
-
-STAGING_SUFFIX = ".tether-part"
 
 
 @dataclass(frozen=True)

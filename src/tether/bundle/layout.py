@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.errors import ManifestError
+from tether.names import BUNDLE_MODELS_DIR as MODELS_DIR
+from tether.names import BUNDLE_RECORD_FILE as RECORD_FILE
 from tether.paths import check_name, check_relative_path
 from tether.prepared import PREPARED_FILE, PreparedFile
 
-RECORD_FILE = "tether-bundle.json"
-MODELS_DIR = "embedding_models"
 SCHEMA = 1
 #: Names a bundled asset may not take: they are the bundle's own entries.
 RESERVED_NAMES = frozenset({MODELS_DIR, RECORD_FILE, "data"})

@@ -31,10 +31,9 @@ from tether.bundle.layout import MODELS_DIR, RECORD_FILE
 from tether.bundle.verify import BundleCheck, verify_bundle
 from tether.errors import IntegrityError
 from tether.manifest import MANIFEST_FILE
+from tether.names import BUNDLE_ENV, SIGNATURE_FILE
 from tether.prepared import PREPARED_FILE
-from tether.trust import SIGNATURE_FILE
 
-BUNDLE_ENV = "TETHER_BUNDLE_DIR"
 CONFIG_KEY = "bundle_dir"
 DEFAULT_BUNDLE_DIR = Path("build") / "tether-bundle"
 PROJECT_MODELS_DIR = Path("data") / MODELS_DIR

@@ -26,9 +26,10 @@ from tether.bundle.layout import (
 from tether.errors import IntegrityError, ManifestError
 from tether.hashing import listing_digest, sha256_file, sha256_files
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
+from tether.names import SIGNATURE_FILE
 from tether.prepared import PREPARED_FILE, Prepared, PreparedFile, read_prepared
 from tether.profile import PROFILE_FILE, TOKENIZER_FILE
-from tether.trust import SIGNATURE_FILE, TrustPolicy, check_profile_signature
+from tether.spine import TrustPolicy, check_profile_signature
 
 
 @dataclass

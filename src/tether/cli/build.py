@@ -77,7 +77,7 @@ def build_command(
         return
 
     from tether.recipe.verify import raise_on_problems, verify_against
-    from tether.release import read_manifest
+    from tether.spine import read_manifest
     from tether.versioning import normalize_version, release_tag
 
     opened = project.open_store(store)

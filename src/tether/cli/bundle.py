@@ -15,10 +15,10 @@ from tether.cli.options import (
     signature_options,
     store_option,
 )
+from tether.names import DEFAULT_PROFILES_DIR, RECIPE_FILE
 from tether.prepared import VARIANT_CHOICES
 
 DEFAULT_BUNDLE_DEST = Path("build/tether-bundle")
-DEFAULT_PROFILES_DIR = Path("data/embedding_models")  # where `tether fetch` puts profiles
 
 
 @click.group("bundle", invoke_without_command=True)
@@ -70,14 +70,13 @@ def bundle_command(
         return
     from tether.bundle.assets import bundle_settings, read_asset_specs
     from tether.bundle.create import create_bundle
-    from tether.pin import require_pin
     from tether.project import read_settings
-    from tether.trust import load_trust
+    from tether.spine import load_trust, require_pin
     from tether.versioning import release_tag
 
     project, opened, name = open_project(project_dir, store, name)
     _, settings_path = read_settings(project.dir)
-    where = settings_path.name if settings_path else "tether.toml"
+    where = settings_path.name if settings_path else RECIPE_FILE
     table = bundle_settings(project.settings, where)
     variant = variant or _setting(table, "variant", where, VARIANT_CHOICES) or "both"
     dest = dest or Path(_setting(table, "dest", where) or DEFAULT_BUNDLE_DEST)
@@ -139,7 +138,7 @@ def verify_command(
     their declared sha256. Exits 1 naming each problem.
     """
     from tether.bundle.verify import verify_bundle
-    from tether.trust import signature_policy
+    from tether.spine import signature_policy
 
     policy = signature_policy(project_dir, keys) if signature or keys else None
     checks = verify_bundle(folder, variant, signature=policy)
@@ -220,7 +219,7 @@ def init_command(
 
     Files that exist are kept (and named) unless --force.
     """
-    from tether.init import REVISION_PLACEHOLDER, InitOptions, init_project
+    from tether.bundle.init import REVISION_PLACEHOLDER, InitOptions, init_project
 
     options = InitOptions(
         profile_id=profile_id,
@@ -238,7 +237,7 @@ def init_command(
         click.echo(f"wrote {path}")
     for path in result.kept:
         click.echo(f"kept  {path} (exists; --force replaces it)")
-    if revision is None and any(p.name == "tether.toml" for p in result.written):
+    if revision is None and any(p.name == RECIPE_FILE for p in result.written):
         click.echo(f"next: replace {REVISION_PLACEHOLDER} in tether.toml with the commit to build")
 
 

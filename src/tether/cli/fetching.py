@@ -15,15 +15,16 @@ from tether.cli.options import (
     store_option,
 )
 from tether.errors import IntegrityError
+from tether.names import DEFAULT_PROFILES_DIR
 from tether.paths import check_name
-from tether.pin import read_pin, require_pin
 from tether.prepared import VARIANT_CHOICES, already_prepared
 from tether.project import Project
+from tether.spine import read_pin, require_pin
 from tether.versioning import release_tag
 
-# tether.fetch, tether.audit and tether.trust are imported inside the commands: a no-op
+# tether.spine.fetch, .verify and .trust are imported inside the commands: a no-op
 
-DEFAULT_DEST = Path("data/embedding_models")
+DEFAULT_DEST = Path(DEFAULT_PROFILES_DIR)
 
 dest_option = click.option(
     "--dest",
@@ -63,8 +64,7 @@ def fetch_command(
             click.echo(f"{folder} already holds {known} {release_tag(version)}")
             return
 
-    from tether.fetch import fetch_release
-    from tether.trust import load_trust
+    from tether.spine import fetch_release, load_trust
 
     project, opened, name = open_project(project_dir, store, name)
     progress = ByteProgress(f"fetching {name} {release_tag(version)}")
@@ -104,8 +104,7 @@ def verify_command(
 
     Exits 1 listing each missing, extra, empty or mismatched file.
     """
-    from tether.audit import verify_profile
-    from tether.trust import signature_policy, verify_signed
+    from tether.spine import signature_policy, verify_profile, verify_signed
 
     if signature or keys:
         click.echo(verify_signed(folder, signature_policy(project_dir, keys)))
@@ -136,8 +135,7 @@ def audit_command(
 
         audit_bundle_dir(bundle_dir)
         return
-    from tether.audit import audit
-    from tether.trust import load_trust
+    from tether.spine import audit, load_trust
 
     project, opened, name = open_project(project_dir, store, name)
     report = audit(

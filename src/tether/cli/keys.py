@@ -14,17 +14,16 @@ import click
 
 from tether.cli.options import name_option, open_project, project_option, store_option
 from tether.errors import TetherError
+from tether.names import SIGNING_KEY_ENV
+from tether.names import SIGNING_KEY_PASSWORD_ENV as PASSWORD_ENV
+from tether.names import SIGSTORE_TOKEN_ENV as IDENTITY_TOKEN_ENV
 
 if TYPE_CHECKING:
     from tether.signing import Signer, SignResult
 
-SIGNING_KEY_ENV = "TETHER_SIGNING_KEY"
-PASSWORD_ENV = "TETHER_SIGNING_KEY_PASSWORD"
-IDENTITY_TOKEN_ENV = "SIGSTORE_ID_TOKEN"
-
 
 def _signing() -> Any:
-    from tether.trust import _signing
+    from tether.spine import _signing
 
     return _signing()
 

@@ -8,9 +8,8 @@ import click
 
 from tether.cli.options import ByteProgress, name_option, project_option
 from tether.errors import IntegrityError
-from tether.fetch import Progress
-from tether.mirror import mirror
 from tether.project import Project
+from tether.spine import Progress, mirror
 from tether.stores import open_store
 from tether.versioning import release_tag
 

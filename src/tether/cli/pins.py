@@ -8,7 +8,8 @@ import click
 
 from tether.cli.options import name_option, open_project, project_option, store_option
 from tether.errors import TetherError
-from tether.pin import PIN_FILE, pin_release, previous_promoted, require_pin
+from tether.names import PIN_FILE
+from tether.spine import pin_release, previous_promoted, require_pin
 
 
 @click.command("pin")

@@ -16,10 +16,8 @@ from typing import IO, Any
 import click
 
 from tether.errors import RuntimeOptionError
-from tether.resolution import DEFAULT_APP_NAME
-from tether.runtime.cpu import VARIANT_CHOICES, VARIANT_ENV
-
-PROFILE_ENV = "TETHER_PROFILE"
+from tether.names import DEFAULT_APP_NAME, PROFILE_ENV, VARIANT_ENV
+from tether.runtime import VARIANT_CHOICES
 
 _variant_option = click.option(
     "--variant",
@@ -69,7 +67,7 @@ def resolve_command(
     Stat-only and fast: nothing is hashed (tether verify does that). Exits 2, listing
     every candidate and why it was refused, when no folder is complete.
     """
-    from tether.resolution import resolve
+    from tether.runtime import resolve
 
     result = resolve(
         profile_id, path=path, variant=variant, app_name=app_name, project_dir=project_dir
@@ -160,7 +158,7 @@ def embed_command(
     else:
         items = list(texts)
 
-    from tether.runtime.embedder import load
+    from tether.runtime import load
 
     embedder = load(
         profile_id or _project_profile_id(project_dir),

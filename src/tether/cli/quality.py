@@ -58,18 +58,18 @@ def eval_command(
 ) -> None:
     """Retrieval quality (nDCG@10, Recall@10/100, MRR@10) of each variant, the deltas to a
     baseline, and int8-vs-fp32 agreement. Writes EVAL.json into the candidate's record."""
-    from tether.evaluate import (
-        EVAL_RECORD,
+    from tether.names import EVAL_RECORD
+    from tether.quality import (
         deltas,
         evaluate_model,
         evaluate_release,
         format_table,
+        gate_settings,
         load_dataset,
         stderr_progress,
         write_eval,
     )
-    from tether.gate import gate_settings
-    from tether.pin import previous_promoted, require_pin
+    from tether.spine import previous_promoted, require_pin
 
     settings = gate_settings(project_dir)
     data = load_dataset(dataset or settings.dataset)
@@ -135,8 +135,9 @@ def revert_command(
 ) -> None:
     """Pin back to the previous promoted release and withdraw the pinned one (it stays
     readable as a record, but can no longer be pinned or fetched)."""
-    from tether import release as releases
-    from tether.pin import PIN_FILE, pin_release, previous_promoted, require_pin
+    from tether.names import PIN_FILE
+    from tether.spine import pin_release, previous_promoted, require_pin
+    from tether import spine as releases
 
     project, opened, name = open_project(project_dir, store, name)
     current = require_pin(project.dir)
@@ -176,8 +177,8 @@ def notes_command(
 ) -> None:
     """Release notes for VERSION against the previous release: files changed, tool
     versions changed, evaluation deltas."""
-    from tether.gate import previous_release
-    from tether.notes import model_card, release_notes
+    from tether.quality import model_card, release_notes
+    from tether.spine import previous_release
 
     _, opened, name = open_project(project_dir, store, name)
     version = normalize_version(version)

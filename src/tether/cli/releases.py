@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from tether import release as releases
 from tether.cli.keys import echo_signed, sign_release, signer_from_option
 from tether.cli.options import (
     ByteProgress,
@@ -17,9 +16,10 @@ from tether.cli.options import (
     project_option,
     store_option,
 )
-from tether.fetch import download_release
-from tether.pin import read_pin
+from tether.names import SIGNING_KEY_ENV
 from tether.project import Project
+from tether.spine import download_release, read_pin
+from tether import spine as releases
 from tether.stores import Store
 from tether.versioning import release_tag
 
@@ -45,7 +45,7 @@ from tether.versioning import release_tag
     "--sign",
     "sign_key",
     metavar="KEY",
-    envvar="TETHER_SIGNING_KEY",
+    envvar=SIGNING_KEY_ENV,
     help="Sign the release (model.sig, OMS format) with this EC private key: a PEM file, or "
     "PEM text in $TETHER_SIGNING_KEY (password: $TETHER_SIGNING_KEY_PASSWORD). "
     "'sigstore' signs keylessly with the CI's OIDC identity (needs the network).",
@@ -125,7 +125,7 @@ def _publish(
 
 
 def _compat_min_cosine(project: Project) -> float:
-    from tether.gate import gate_settings  # --- quality: [gate] probe_min_cosine
+    from tether.quality import gate_settings  # [gate] probe_min_cosine
 
     return gate_settings(project.dir).probe_min_cosine
 
@@ -208,9 +208,8 @@ def promote_command(
     breaks the profile contract of the pinned one is refused even with --force.
     """
     from tether.errors import PromotionGateError
-    from tether.evaluate import stderr_progress
-    from tether.gate import evaluate_gate, gate_settings
-    from tether.pin import pin_release
+    from tether.quality import evaluate_gate, gate_settings, stderr_progress
+    from tether.spine import pin_release
 
     project, opened, name = open_project(project_dir, store, name)
     if force and not (reason and reason.strip()):

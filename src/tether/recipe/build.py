@@ -35,6 +35,14 @@ from tether.manifest import (
     ci_run_url,
     write_release_metadata,
 )
+from tether.names import (
+    PROBE_FILE,
+    PROFILE_FILE,
+    README_FILE,
+    SOURCE_DATE_EPOCH_ENV,
+    TOKENIZER_FILE,
+    VOCAB_FILE,
+)
 from tether.recipe.schema import Recipe
 from tether.recipe.sources import ResolvedSource, resolve_source
 
@@ -45,11 +53,6 @@ Progress = Callable[[str], None]
 
 FP32_FILE = "onnx/model.onnx"
 INT8_FILE = "onnx/model_quantized.onnx"
-PROFILE_FILE = "profile.json"
-PROBE_FILE = "probe.json"
-README_FILE = "README.md"
-TOKENIZER_FILE = "tokenizer.json"
-VOCAB_FILE = "vocab.txt"
 
 # Modules of the build extra; onnxruntime, tokenizers and numpy come with the runtime.
 BUILD_MODULES = ("torch", "transformers", "onnx", "huggingface_hub", "safetensors")
@@ -469,7 +472,7 @@ def require_toolchain() -> None:
 
 
 def check_source_date_epoch() -> None:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    epoch = os.environ.get(SOURCE_DATE_EPOCH_ENV)
     if epoch is not None and not epoch.strip().isdigit():
         raise ConfigError(
             f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigError, SourceNotFoundError
+from tether.names import TOKENIZER_FILE, VOCAB_FILE
 
 if TYPE_CHECKING:
     import onnx
@@ -70,7 +71,7 @@ def inspect_checkpoint(folder: Path) -> Checkpoint:
     """Check the files a build needs and read the defaults the checkpoint carries."""
     where = f"checkpoint {folder}"
     config = _read_json(folder / "config.json", where, required=True)
-    if not (folder / "tokenizer.json").is_file():
+    if not (folder / TOKENIZER_FILE).is_file():
         raise SourceNotFoundError(
             f"{where} has no tokenizer.json",
             "tether needs the fast tokenizer file: save it with transformers "
@@ -105,7 +106,7 @@ def inspect_checkpoint(folder: Path) -> Checkpoint:
         pooling_problem=problem,
         normalize=normalize,
         max_length=max_length if isinstance(max_length, int) else None,
-        has_vocab=(folder / "vocab.txt").is_file(),
+        has_vocab=(folder / VOCAB_FILE).is_file(),
     )
 
 
@@ -171,7 +172,7 @@ def normalise_tokenizer(folder: Path, max_length: int) -> bytes:
     """
     from tokenizers import Tokenizer
 
-    raw = (folder / "tokenizer.json").read_text(encoding="utf-8")
+    raw = (folder / TOKENIZER_FILE).read_text(encoding="utf-8")
     where = f"checkpoint {folder}: tokenizer.json"
     try:
         data = json.loads(raw)

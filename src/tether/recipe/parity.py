@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tether.runtime.pooling import l2_normalize, pool
+from tether.runtime import l2_normalize, pool
 
 if TYPE_CHECKING:
     import torch

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigError, InvalidNameError
+from tether.names import INT8_MIN_COSINE, INT8_MIN_MEAN_COSINE, RECIPE_FILE
 from tether.paths import check_name
 from tether.project import read_settings
 
@@ -89,8 +90,8 @@ class Quantization:
 class ParityThresholds:
     """Quality gates the build enforces; a model that misses one is not written."""
 
-    min_mean: float = 0.985  # int8 vs fp32: mean cosine over the parity set
-    min: float = 0.93  # int8 vs fp32: every text
+    min_mean: float = INT8_MIN_MEAN_COSINE  # int8 vs fp32: mean cosine over the parity set
+    min: float = INT8_MIN_COSINE  # int8 vs fp32: every text
     fp32_min: float = 0.9999  # fp32 ONNX vs the checkpoint run in torch: every text
 
     def as_dict(self) -> dict[str, float]:
@@ -146,7 +147,7 @@ def load_recipe(project_dir: Path | str = ".") -> Recipe:
             "[tool.tether] in pyproject.toml",
             "create tether.toml with [profile] id and a [source]; see docs/recipe.md",
         )
-    where = path.name if path.name == "tether.toml" else f"{path.name} [tool.tether]"
+    where = path.name if path.name == RECIPE_FILE else f"{path.name} [tool.tether]"
     return recipe_from_table(table, base_dir=path.parent.absolute(), where=where, origin=path)
 
 

@@ -44,7 +44,7 @@ def verify_against(
     store: Store, name: str, version: str, built_dir: Path, built: Manifest | None = None
 ) -> VerifyReport:
     """Compare a rebuild in ``built_dir`` with release ``version`` of ``name``."""
-    from tether.release import read_manifest
+    from tether.spine import read_manifest
 
     version = normalize_version(version)
     released, _ = read_manifest(store, name, version)

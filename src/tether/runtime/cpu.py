@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass
 
 from tether.errors import InvalidVariantError
+from tether.names import VARIANT_ENV
 
-VARIANT_ENV = "TETHER_VARIANT"
 VARIANT_CHOICES = ("auto", "fp32", "int8")
 
 # /proc/cpuinfo flag -> the feature name numpy uses (upper case, no underscores).

@@ -17,7 +17,6 @@ import numpy as np
 
 from tether.errors import InvalidVariantError, ManifestError, RuntimeOptionError
 from tether.profile import TOKENIZER_FILE, Profile, read_profile
-from tether.resolution import DEFAULT_APP_NAME, Resolution, resolve
 from tether.runtime import stamps
 from tether.runtime.batching import (
     DEFAULT_MAX_BATCH_SIZE,
@@ -26,6 +25,7 @@ from tether.runtime.batching import (
     length_batches,
 )
 from tether.runtime.pooling import l2_normalize, pool
+from tether.runtime.resolution import DEFAULT_APP_NAME, Resolution, resolve
 from tether.runtime.session import ModelIO, create_session, model_io
 from tether.runtime.tokenizer import Encoded, TextTokenizer
 

@@ -15,7 +15,7 @@ the signature and then each downloaded file against MANIFEST proves every byte, 
 profile folder that holds only some variants' files.
 
 This module needs ``cryptography`` (the ``tether[sign]`` extra); keyless Sigstore signing
-also needs ``model_signing`` (``tether[sigstore]``). tether.trust decides what to do with a
+also needs ``model_signing`` (``tether[sigstore]``). tether.spine.trust decides what to do with a
 verdict; this module only produces and checks signatures.
 """
 
@@ -41,7 +41,7 @@ from tether.errors import (
 )
 from tether.hashing import list_files, sha256_bytes, sha256_files
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
-from tether.release import read_manifest, release_info, require_usable
+from tether.names import SIGNATURE_FILE
 from tether.signing._keys import (
     CURVES,
     TrustedKey,
@@ -62,8 +62,8 @@ from tether.signing._oms import (
     verify_with_key,
 )
 from tether.signing._sigstore import Identity, sign_keyless, verify_keyless
+from tether.spine import read_manifest, release_info, require_usable
 from tether.stores.base import Store, stored_sha256
-from tether.trust import SIGNATURE_FILE
 from tether.versioning import release_tag
 
 __all__ = [

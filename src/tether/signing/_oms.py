@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tether.errors import ManifestError, SignatureInvalidError
+from tether.names import SIGNATURE_FILE
 from tether.paths import check_relative_path
 from tether.signing._keys import TrustedKey, key_id, signature_hash
 
@@ -37,7 +38,7 @@ PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 #: What model_signing leaves out of a folder by default: the signature and git metadata.
-DEFAULT_IGNORE_PATHS = ("model.sig", ".git", ".gitattributes", ".github", ".gitignore")
+DEFAULT_IGNORE_PATHS = (SIGNATURE_FILE, ".git", ".gitattributes", ".github", ".gitignore")
 _HEX64 = frozenset("0123456789abcdef")
 
 

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tether.errors import StoreURLError
+from tether.names import DEFAULT_STORE_DIR, STORE_ENV
 from tether.stores.base import Store, read_bytes
 
 __all__ = ["BACKENDS", "Store", "open_store", "read_bytes", "select_store_url"]
 
-STORE_ENV = "TETHER_STORE"
-DEFAULT_STORE_DIR = "releases"
 
 #: URL scheme -> "module:callable" taking the URL and returning a Store (imported lazily,
 #: so a folder store never imports an HTTP or S3 client).

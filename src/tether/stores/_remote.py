@@ -54,7 +54,7 @@ class RemoteBody(io.RawIOBase):
     Subclasses fill the caller's buffer from their HTTP client. A dropped connection or a
     timeout, whatever the client calls it, and a body that ends before ``size`` (http.client
     reports that as a plain end of data) become StoreUnavailableError naming the file and
-    the byte it broke at, which tether.fetch resumes from.
+    the byte it broke at, which tether.spine.fetch resumes from.
     """
 
     #: What the HTTP client raises when the connection breaks mid-body.

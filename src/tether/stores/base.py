@@ -7,7 +7,7 @@ store keeps a mutable *record*: small named documents (``state.json`` and, later
 or signatures) that may change without touching the release's files.
 
 Backends implement the small set of primitives below; everything else (verification,
-state history, resume) is written once, above them, in tether.release and tether.fetch.
+state history, resume) is written once, above them, in tether.spine.release and tether.spine.fetch.
 """
 
 from __future__ import annotations

@@ -32,10 +32,9 @@ from tether.errors import (
 )
 from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE, parse_manifest
+from tether.names import RECORD_SUFFIX, STAGING_PREFIX
 from tether.paths import check_name, check_relative_path
 from tether.versioning import parse_version, release_tag
-
-RECORD_SUFFIX = ".record"
 
 
 class FileStore:
@@ -112,7 +111,7 @@ class FileStore:
         if final.exists():
             raise ReleaseExistsError(f"{self.url} already has {name} {tag}")
         final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f".staging-{uuid.uuid4().hex}"
+        staging = final.parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         try:
             self._stage(staging, files, where=f"{name} {tag}")
             try:

@@ -64,6 +64,8 @@ from tether.errors import (
 )
 from tether.hashing import CHUNK_SIZE, sha256_bytes
 from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest
+from tether.names import OCI_INSECURE_ENV as INSECURE_ENV
+from tether.names import PROFILE_FILE, STATE_RECORD
 from tether.paths import check_name, check_relative_path
 from tether.stores._remote import RemoteBody, publish_manifest
 from tether.stores.oci_auth import (
@@ -129,7 +131,6 @@ _KEY_SAFE = re.compile(r"[A-Za-z0-9.-]")
 
 # --- network --------------------------------------------------------------------------------
 
-INSECURE_ENV = "TETHER_OCI_INSECURE"
 CONNECT_TIMEOUT = 5.0  # a registry that is not there fails fast
 READ_TIMEOUT = 120.0
 CLAIM_STALE_SECONDS = 120.0  # a claim older than this (server clock) was left by a crash
@@ -953,7 +954,7 @@ class OciStore:
         self._push_blob(repo, layer["digest"], len(data), data, f"record {key}")
         self._push_blob(repo, "sha256:" + sha256_bytes(EMPTY_DATA), 2, EMPTY_DATA, "empty config")
         annotations = {ANN_RELEASE: tag, ANN_RECORD_KEY: key}
-        if key == "state.json":
+        if key == STATE_RECORD:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 annotations[ANN_STATE] = str(json.loads(data)["state"])
         doc = {
@@ -1022,7 +1023,7 @@ class _BlobBody(RemoteBody):
 
 
 def _read_profile(files: Mapping[str, Path]) -> dict[str, Any] | None:
-    path = files.get("profile.json")
+    path = files.get(PROFILE_FILE)
     if path is None:
         return None
     try:

@@ -28,10 +28,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tether.names import OCI_PASSWORD_ENV as PASSWORD_ENV
+from tether.names import OCI_USERNAME_ENV as USERNAME_ENV
+
 log = logging.getLogger(__name__)
 
-USERNAME_ENV = "TETHER_OCI_USERNAME"
-PASSWORD_ENV = "TETHER_OCI_PASSWORD"
 
 #: Docker Hub's registry answers at registry-1.docker.io; its credentials are filed under
 #: this historical key in ~/.docker/config.json.

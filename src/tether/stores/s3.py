@@ -52,13 +52,13 @@ from tether.errors import (
 )
 from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE
+from tether.names import RECORD_SUFFIX
 from tether.paths import check_name, check_relative_path
 from tether.stores._remote import RemoteBody, publish_manifest
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
 log = logging.getLogger(__name__)
 
-RECORD_SUFFIX = ".record"
 CLAIM_SUFFIX = ".claim"
 MULTIPART_THRESHOLD = 64 << 20  # files above this go in parts (S3 allows 5 GiB per PUT)
 PART_SIZE = 64 << 20  # memory stays small anyway: parts stream from the file

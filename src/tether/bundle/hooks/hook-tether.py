@@ -22,7 +22,7 @@ from tether.bundle.pyinstaller import (
 # user's app-data folder, the first place tether.load looks before the bundled copy.
 hiddenimports = [
     "tether.runtime.embedder",
-    "tether.resolution",
+    "tether.runtime.resolution",
     "platformdirs",
     *RUNTIME_MODULES,
 ]

@@ -8,12 +8,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import write_random
+from tests.factories import write_random
 from tests.store_harness import StoreHarness
 from tether.cli import main
 from tether.errors import IntegrityError
-from tether.mirror import mirror
-from tether.release import PROMOTED, WITHDRAWN, list_releases, promote, publish_release, withdraw
+from tether.spine.mirror import mirror
+from tether.spine.release import (
+    PROMOTED,
+    WITHDRAWN,
+    list_releases,
+    promote,
+    publish_release,
+    withdraw,
+)
 from tether.stores import open_store
 from tether.stores.base import Store, read_bytes
 

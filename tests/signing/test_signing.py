@@ -22,7 +22,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.real_models import cached_minilm_build, minilm_source_dir
+from tests.factories import NAME, KeyPair, flip_byte
+from tests.real_models import minilm_source_dir
 from tests.store_harness import StoreHarness
 from tether.cli import main
 from tether.errors import (
@@ -34,9 +35,7 @@ from tether.errors import (
     UnknownSigningKeyError,
     UnsignedReleaseError,
 )
-from tether.fetch import download_release, fetch_release
 from tether.manifest import MANIFEST_FILE
-from tether.release import publish_release
 from tether.signing import (
     KeySigner,
     generate_key,
@@ -47,52 +46,13 @@ from tether.signing import (
     verify_signature,
 )
 from tether.signing._oms import parse_bundle, parse_statement, render_statement, root_digest
+from tether.spine.fetch import download_release, fetch_release
+from tether.spine.release import publish_release
+from tether.spine.trust import SIGNATURE_FILE, verify_signed
 from tether.stores import Store, open_store
-from tether.trust import SIGNATURE_FILE, TrustPolicy, keys_policy, verify_signed
 
-NAME = "local-text-retrieval-v1"
-GOLDEN = Path(__file__).parent / "golden" / "signing"
+GOLDEN = Path(__file__).parent.parent / "golden" / "signing"
 MODEL_SIGNING_CLI = [sys.executable, "-m", "model_signing"]
-
-
-# --- shared helpers (test_trust.py uses them too) -----------------------------------------
-
-
-class KeyPair:
-    def __init__(self, folder: Path, stem: str, curve: str = "p256") -> None:
-        self.private = folder / f"{stem}.key"
-        self.public = folder / f"{stem}.pub"
-        self.trusted = generate_key(self.private, self.public, curve=curve)
-        self.signer = load_signer(str(self.private))
-
-    @property
-    def policy(self) -> TrustPolicy:
-        return keys_policy([self.public])
-
-
-@pytest.fixture(scope="session")
-def release_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return KeyPair(tmp_path_factory.mktemp("keys"), "release")
-
-
-@pytest.fixture(scope="session")
-def other_key(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
-    return KeyPair(tmp_path_factory.mktemp("other-keys"), "other", curve="p384")
-
-
-@pytest.fixture(scope="session")
-def minilm_build() -> Path:
-    """tether's build of the real MiniLM (ONNX fp32 + int8, tokenizer, profile, probe)."""
-    return cached_minilm_build()
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    """Change one byte in place (inverting it, so the file surely differs)."""
-    with open(path, "r+b") as handle:
-        handle.seek(offset)
-        byte = handle.read(1)
-        handle.seek(offset)
-        handle.write(bytes([byte[0] ^ 0xFF]))
 
 
 def publish(store: Store, source: Path, version: str, name: str | None = None) -> str:

@@ -1,6 +1,6 @@
 """Generate tether's bundled evaluation set (BEIR layout) deterministically.
 
-Run ``python src/tether/evalsets/make_evalset.py`` to rewrite corpus.jsonl, queries.jsonl
+Run ``python src/tether/quality/evalsets/make_evalset.py`` to rewrite corpus.jsonl, queries.jsonl
 and qrels/test.tsv next to this file; the output is byte-identical on every run.
 
 Design (see README.md): 10 topics x 10 subjects x 10 aspects = 1,000 passages, each

@@ -12,13 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tether.evaluate import METRICS, read_eval
 from tether.manifest import PROVENANCE_FILE
-from tether.release import (
-    PROFILE_FILE,
-    read_manifest,
-    release_info,
-)
+from tether.names import PROFILE_FILE, README_FILE
+from tether.quality.evaluate import METRICS, read_eval
+from tether.spine import read_manifest, release_info
 from tether.stores.base import Store
 from tether.versioning import release_tag
 
@@ -104,8 +101,8 @@ def model_card(store: Store, name: str, version: str, *, license: str | None = N
     sizes = store.files(name, info.version)
     evaluation = read_eval(store, name, info.version)
     base_model = source.get("model", name)
-    if license is None and "README.md" in manifest.files:  # the build copied upstream's
-        license = _front_matter_license(read_bytes(store, name, info.version, "README.md"))
+    if license is None and README_FILE in manifest.files:  # the build copied upstream's
+        license = _front_matter_license(read_bytes(store, name, info.version, README_FILE))
 
     front = ["---", f"base_model: {base_model}", "library_name: onnx"]
     if license:

@@ -15,8 +15,8 @@ from pathlib import Path
 from tether import __version__
 from tether.atomic import write_atomic
 from tether.errors import ConfigError
+from tether.names import PIN_FILE
 from tether.paths import check_name
-from tether.pin import PIN_FILE
 from tether.prepared import VARIANT_CHOICES
 from tether.project import RECIPE_FILE
 from tether.versioning import normalize_version

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.test_signing import NAME, KeyPair, flip_byte, minilm_build, other_key, release_key
-from tether.audit import audit, verify_profile
+from tests.factories import NAME, KeyPair, flip_byte
 from tether.cli import main
 from tether.errors import (
     ConfigError,
@@ -31,16 +30,15 @@ from tether.errors import (
     UnknownSigningKeyError,
     UnsignedReleaseError,
 )
-from tether.fetch import fetch_release
 from tether.hashing import list_files, sha256_file
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest, render_manifest
-from tether.pin import pin_release, write_pin
 from tether.prepared import PREPARED_FILE
-from tether.release import promote, publish_release
 from tether.signing import sign_release
 from tether.signing._oms import render_statement
-from tether.stores.file import FileStore
-from tether.trust import (
+from tether.spine.fetch import fetch_release
+from tether.spine.pin import pin_release, write_pin
+from tether.spine.release import promote, publish_release
+from tether.spine.trust import (
     DOWNGRADE_FILE,
     SIGNATURE_FILE,
     TrustPolicy,
@@ -48,8 +46,8 @@ from tether.trust import (
     load_trust,
     parse_trust,
 )
-
-__all__ = ["minilm_build", "other_key", "release_key"]  # fixtures imported by name
+from tether.spine.verify import audit, verify_profile
+from tether.stores.file import FileStore
 
 FP32 = "onnx/model.onnx"
 
@@ -256,14 +254,14 @@ def test_warn_logs_and_proceeds_off_skips(
 ) -> None:
     _drop_signature(signed_store, release_dir(signed_store, "1.0.1"))
     warn = replace(release_key.policy, mode="warn")
-    with caplog.at_level(logging.WARNING, logger="tether.trust"):
+    with caplog.at_level(logging.WARNING, logger="tether.spine.trust"):
         result = fetch_release(signed_store, NAME, "1.0.1", tmp_path / "a", trust=warn)
     assert result.changed and not (result.folder / SIGNATURE_FILE).exists()
     assert any("is not signed" in r.message and "warn" in r.message for r in caplog.records)
     assert highest_verified(tmp_path / "a", NAME) is None  # nothing was verified
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="tether.trust"):
+    with caplog.at_level(logging.WARNING, logger="tether.spine.trust"):
         fetch_release(signed_store, NAME, "1.0.1", tmp_path / "b", trust=TrustPolicy("off"))
     assert not caplog.records
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.errors import ReleaseExistsError, ReleaseNotFoundError
-from tether.fetch import Progress, download_release
 from tether.hashing import sha256_bytes
 from tether.manifest import MANIFEST_FILE
-from tether.release import read_manifest
+from tether.spine.fetch import Progress, download_release
+from tether.spine.release import read_manifest
 from tether.stores.base import Store
 from tether.versioning import normalize_version, parse_version, release_tag
 

@@ -32,6 +32,7 @@ from typing import Any
 import platformdirs
 
 from tether.errors import ProfileIncompleteError
+from tether.names import BUNDLE_MODELS_DIR, DEFAULT_APP_NAME, DEFAULT_PROFILES_DIR, MODELS_ENV
 from tether.paths import check_name
 from tether.prepared import PREPARED_FILE, Prepared
 from tether.profile import PROFILE_FILE, Profile, ProfileFolder, Rejection, check_expect
@@ -39,9 +40,7 @@ from tether.runtime.cpu import preferred_variants, requested_variant
 
 log = logging.getLogger("tether.resolve")
 
-MODELS_ENV = "TETHER_MODELS_DIR"
-DEFAULT_APP_NAME = "tether"
-_BUNDLE_LAYOUTS = ("", "embedding_models", "data/embedding_models")
+_BUNDLE_LAYOUTS = ("", BUNDLE_MODELS_DIR, DEFAULT_PROFILES_DIR)
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ def candidates(
     for source, root in bundle_roots():
         found.extend(Candidate(source, root / sub / profile_id) for sub in _BUNDLE_LAYOUTS)
     project = Path(project_dir).absolute() if project_dir is not None else Path.cwd()
-    found.append(Candidate("project-data", project / "data" / "embedding_models" / profile_id))
+    found.append(Candidate("project-data", project / DEFAULT_PROFILES_DIR / profile_id))
     seen: set[str] = set()
     unique = []
     for candidate in found:  # one folder reached two ways is looked at once

@@ -20,8 +20,8 @@ from tether.errors import (
     ProfileNotFoundError,
     RuntimeOptionError,
 )
-from tether.resolution import candidates, resolve, user_models_dir
 from tether.runtime import cpu
+from tether.runtime.resolution import candidates, resolve, user_models_dir
 
 
 @pytest.fixture(autouse=True)

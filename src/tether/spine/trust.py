@@ -46,6 +46,7 @@ from tether.errors import (
     SignatureError,
     UnsignedReleaseError,
 )
+from tether.names import DOWNGRADE_FILE, MANIFEST_FILE, SIGNATURE_FILE
 from tether.versioning import normalize_version, parse_version, release_tag
 
 if TYPE_CHECKING:
@@ -57,10 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_FILE = "model.sig"
 TRUST_TABLE = "trust"
 MODES = ("require", "warn", "off")
-DOWNGRADE_FILE = ".model-downgrade.json"
 
 
 def _signing() -> ModuleType:
@@ -420,7 +419,7 @@ def note_pin_change(project_dir: Path, name: str, new: str, *, deliberate: bool)
     other pin change clears a stale record.
     """
     from tether.errors import PinNotFoundError
-    from tether.pin import read_pin
+    from tether.spine.pin import read_pin
 
     try:
         old = read_pin(project_dir)
@@ -469,7 +468,7 @@ def check_profile_signature(
                 f"{folder} holds no {SIGNATURE_FILE}",
                 "re-fetch it with a [trust] policy (tether fetch), or the release is unsigned",
             ) from None
-        manifest_raw = (folder / "MANIFEST.txt").read_bytes()
+        manifest_raw = (folder / MANIFEST_FILE).read_bytes()
         return _verify_against_manifest(data, manifest_raw, policy, where, listing=None)
     except SignatureError as exc:
         policy.refuse_or_warn(exc)
@@ -479,8 +478,8 @@ def check_profile_signature(
 def verify_signed(folder: Path, policy: TrustPolicy) -> str:
     """`tether verify --signature`: a profile folder (re-hash + signature) or any folder
     signed with OMS (a downloaded release, or one model_signing signed). Returns a summary."""
-    from tether.audit import verify_profile
     from tether.prepared import PREPARED_FILE
+    from tether.spine.verify import verify_profile
 
     folder = Path(folder)
     if (folder / PREPARED_FILE).is_file():

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import tether
 from tether.errors import ConfigError, EvaluationError
+from tether.names import EVAL_RECORD, PROFILE_FILE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from tether.stores.base import Store
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
-EVAL_RECORD = "EVAL.json"
 DEPTH = 100  # ranked list length kept per query (the deepest cutoff)
 BATCH = 64  # texts per embed call: bounds memory, gives progress steps
 Progress = Callable[[str], None]
@@ -66,8 +66,8 @@ class Dataset:
 
 
 def bundled_dataset_dir() -> Path:
-    """The evaluation set tether ships (src/tether/evalsets, see its README.md)."""
-    return Path(str(resources.files("tether.evalsets")))
+    """The evaluation set tether ships (src/tether/quality/evalsets, see its README.md)."""
+    return Path(str(resources.files("tether.quality.evalsets")))
 
 
 def load_dataset(folder: Path | None = None, *, split: str = "test") -> Dataset:
@@ -218,7 +218,7 @@ def evaluate_folder(
 ) -> VariantResult:
     """Embed the dataset with one variant of a profile folder and score exact search."""
     started = time.perf_counter()
-    from tether.runtime.embedder import Embedder
+    from tether.runtime import Embedder
 
     with Embedder.from_folder(folder, variant) as embedder:
         docs = embed_all(embedder, dataset.doc_texts, progress, f"{variant} passages")
@@ -252,7 +252,7 @@ def agreement(fp32: VariantResult, int8: VariantResult) -> dict[str, float]:
 
 
 def profile_variants(folder: Path) -> list[str]:
-    profile = json.loads((Path(folder) / "profile.json").read_text(encoding="utf-8"))
+    profile = json.loads((Path(folder) / PROFILE_FILE).read_text(encoding="utf-8"))
     return [v for v in ("fp32", "int8") if v in profile.get("variants", {})]
 
 
@@ -260,7 +260,7 @@ def evaluate_model(
     folder: Path, dataset: Dataset, *, progress: Progress | None = None
 ) -> dict[str, Any]:
     """The EVAL.json body for a profile folder: metrics per variant, int8/fp32 agreement."""
-    if not (Path(folder) / "profile.json").is_file():
+    if not (Path(folder) / PROFILE_FILE).is_file():
         raise EvaluationError(
             f"{folder} has no profile.json: only embedding profiles can be evaluated",
             "build it with tether build (a release of another kind has no retrieval metrics)",
@@ -314,7 +314,7 @@ def evaluate_release(
     """EVAL.json of a release on ``dataset``: the record's when it is for the same dataset
     bytes (releases are immutable, so the numbers cannot have changed), else computed on a
     verified download and left for the caller to write."""
-    from tether.fetch import download_release
+    from tether.spine import download_release
 
     cached = read_eval(store, name, version) if reuse else None
     if cached and cached.get("dataset", {}).get("sha256") == dataset.digest:

@@ -11,16 +11,15 @@ from typing import TYPE_CHECKING
 
 from tether.atomic import write_atomic
 from tether.errors import InvalidVersionError, PinNotFoundError, ReleaseNotFoundError
+from tether.names import PIN_FILE
 from tether.versioning import normalize_version, parse_version
 
 if TYPE_CHECKING:
-    from tether.release import ReleaseInfo
+    from tether.spine.release import ReleaseInfo
     from tether.stores.base import Store
 
-# The store-facing functions import tether.release and tether.trust when called: reading
+# The store-facing functions import tether.spine.release and tether.spine.trust when called: reading
 # the pin is on the start-up path of a no-op `tether fetch`, which must stay light.
-
-PIN_FILE = ".model-version"
 
 
 def pin_path(project_dir: Path) -> Path:
@@ -63,10 +62,10 @@ def pin_release(
     """Pin a release the store has and has not withdrawn.
 
     ``allow_downgrade``: lowering the pin is on purpose; it is recorded so that rollback
-    protection lets fetch take the lower version (tether.trust).
+    protection lets fetch take the lower version (tether.spine.trust).
     """
-    from tether.release import release_info, require_usable
-    from tether.trust import note_pin_change
+    from tether.spine.release import release_info, require_usable
+    from tether.spine.trust import note_pin_change
 
     info = require_usable(release_info(store, name, version))
     note_pin_change(project_dir, name, info.version, deliberate=allow_downgrade)
@@ -76,7 +75,7 @@ def pin_release(
 
 def previous_promoted(store: Store, name: str, current: str) -> ReleaseInfo:
     """The highest promoted release below ``current``."""
-    from tether.release import PROMOTED, latest, list_releases
+    from tether.spine.release import PROMOTED, latest, list_releases
 
     below = [
         r for r in list_releases(store, name) if parse_version(r.version) < parse_version(current)

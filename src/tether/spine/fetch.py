@@ -29,6 +29,7 @@ from tether.errors import (
 from tether.hashing import copy_hashing, sha256_bytes, sha256_files
 from tether.locking import file_lock
 from tether.manifest import MANIFEST_FILE, Manifest
+from tether.names import TEMP_SUFFIX
 from tether.paths import check_name
 from tether.prepared import (
     PREPARED_FILE,
@@ -38,9 +39,8 @@ from tether.prepared import (
     already_prepared,
     write_prepared,
 )
-from tether.release import PROFILE_FILE, read_manifest, release_info, require_usable
-from tether.stores.base import Store, read_bytes
-from tether.trust import (
+from tether.spine.release import PROFILE_FILE, read_manifest, release_info, require_usable
+from tether.spine.trust import (
     SIGNATURE_FILE,
     TrustPolicy,
     check_release,
@@ -50,11 +50,11 @@ from tether.trust import (
     record_verified,
     stage_signature,
 )
+from tether.stores.base import Store, read_bytes
 from tether.versioning import normalize_version, release_tag
 
 log = logging.getLogger(__name__)
 
-TEMP_SUFFIX = ".tether-part"
 RESUME_ATTEMPTS = 3
 
 #: Called with (file, bytes of all files done so far, bytes of all files to download).
@@ -83,7 +83,7 @@ def fetch_release(
 ) -> FetchResult:
     """Make ``<dest_root>/<name>/`` hold release ``version`` for ``variants``, verified.
 
-    With a ``trust`` policy the release's signature is checked first (tether.trust).
+    With a ``trust`` policy the release's signature is checked first (tether.spine.trust).
     """
     name, version = check_name(name), normalize_version(version)
     if variants not in VARIANT_CHOICES:

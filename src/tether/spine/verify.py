@@ -9,9 +9,9 @@ from tether.errors import IntegrityError, ProfileNotFoundError, TetherError
 from tether.hashing import list_files, sha256_bytes, sha256_file, sha256_files
 from tether.manifest import MANIFEST_FILE, parse_manifest
 from tether.prepared import PREPARED_FILE, Prepared, read_prepared
-from tether.release import read_manifest, release_info
+from tether.spine.release import read_manifest, release_info
+from tether.spine.trust import SIGNATURE_FILE, TrustPolicy, audit_signature, check_profile_signature
 from tether.stores.base import Store
-from tether.trust import SIGNATURE_FILE, TrustPolicy, audit_signature, check_profile_signature
 from tether.versioning import release_tag
 
 
@@ -19,7 +19,7 @@ def verify_profile(folder: Path, *, signature: TrustPolicy | None = None) -> Pre
     """Re-hash every file of a prepared folder against .prepared.json and MANIFEST.txt.
 
     Raises IntegrityError listing each missing, extra, empty or mismatched file. With a
-    ``signature`` policy, model.sig must also vouch for MANIFEST.txt (tether.trust).
+    ``signature`` policy, model.sig must also vouch for MANIFEST.txt (tether.spine.trust).
     """
     folder = Path(folder)
     prepared = read_prepared(folder)

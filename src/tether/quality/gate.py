@@ -1,4 +1,4 @@
-"""The promotion gate and the profile compatibility guard.
+"""The promotion gate.
 
 Gate (``tether promote``): the candidate may not score more than ``max_drop`` (absolute,
 default 0.01 = 1 point) below the pinned release on any gated metric of any variant both
@@ -6,35 +6,30 @@ have, and its int8 parity, as its build measured and recorded it in MANIFEST.txt
 the gate's parity thresholds (not the ones the build was allowed to lower). Thresholds come
 from the recipe's ``[gate]`` table.
 
-Guard (``tether release`` and ``promote``): a profile id is a promise that vectors stay
-comparable, so a new release under it must keep dim, pooling, normalize, max_length and the
-tokenizer bytes, and embed the probe texts like the previous release (cosine >= 0.99).
+The compatibility guard it also runs lives with publishing (tether.spine.compatibility).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ConfigError, ProfileCompatibilityError
-from tether.evaluate import METRICS
-from tether.project import read_settings
-from tether.release import (
+from tether.errors import ConfigError
+from tether.names import (
+    COMPAT_MIN_COSINE,
+    INT8_MIN_COSINE,
+    INT8_MIN_MEAN_COSINE,
+    MAX_METRIC_DROP,
     PROFILE_FILE,
-    WITHDRAWN,
-    ReleaseInfo,
-    list_releases,
-    read_manifest,
 )
-from tether.stores.base import Store, read_bytes
-from tether.versioning import parse_version, release_tag
+from tether.project import read_settings
+from tether.quality.evaluate import METRICS
+from tether.spine import check_release_compatible, release_json
+from tether.stores.base import Store
+from tether.versioning import release_tag
 
-PROBE_FILE = "probe.json"
-CONTRACT_KEYS = ("dim", "pooling", "normalize", "max_length", "tokenizer_sha256")
 _PARITY = re.compile(r"cosine mean ([0-9.]+) min ([0-9.]+)")
 
 
@@ -43,11 +38,11 @@ _PARITY = re.compile(r"cosine mean ([0-9.]+) min ([0-9.]+)")
 
 @dataclass(frozen=True)
 class GateSettings:
-    max_drop: float = 0.01  # absolute, on metrics in [0, 1]: 0.01 is one point
+    max_drop: float = MAX_METRIC_DROP
     metrics: tuple[str, ...] = METRICS
-    int8_min_mean: float = 0.985  # the build's default [parity] thresholds
-    int8_min: float = 0.93
-    probe_min_cosine: float = 0.99
+    int8_min_mean: float = INT8_MIN_MEAN_COSINE  # the build's default [parity] thresholds
+    int8_min: float = INT8_MIN_COSINE
+    probe_min_cosine: float = COMPAT_MIN_COSINE
     dataset: Path | None = None  # None: the bundled set
 
     def describe(self) -> str:
@@ -183,133 +178,6 @@ def run_gate(
     return result
 
 
-# --- profile compatibility guard ----------------------------------------------------------
-
-
-def previous_release(store: Store, name: str, below: str | None = None) -> ReleaseInfo | None:
-    """The highest release of ``name`` not withdrawn (below ``below`` when given)."""
-    found = [
-        r
-        for r in list_releases(store, name)
-        if r.state != WITHDRAWN
-        and (below is None or parse_version(r.version) < parse_version(below))
-    ]
-    return max(found, key=lambda r: parse_version(r.version), default=None)
-
-
-def release_json(store: Store, name: str, version: str, rel: str) -> dict[str, Any] | None:
-    """A JSON file of a release, checked against its MANIFEST digest (None when absent)."""
-    manifest, _ = read_manifest(store, name, version)
-    digest = manifest.files.get(rel)
-    if digest is None:
-        return None
-    raw = read_bytes(store, name, version, rel)
-    if hashlib.sha256(raw).hexdigest() != digest:
-        raise ProfileCompatibilityError(
-            f"{name} {release_tag(version)} {rel} does not match its MANIFEST digest",
-            "the store was tampered with: do not use this release",
-        )
-    return json.loads(raw)
-
-
-def compatibility_problems(
-    new_profile: dict[str, Any],
-    new_probe: dict[str, Any] | None,
-    old_profile: dict[str, Any],
-    old_probe: dict[str, Any] | None,
-    *,
-    min_cosine: float = 0.99,
-) -> list[str]:
-    """What differs between two releases of one profile id (empty: compatible)."""
-    problems = [
-        f"{key} {old_profile.get(key)!r} -> {new_profile.get(key)!r}"
-        for key in CONTRACT_KEYS
-        if old_profile.get(key) != new_profile.get(key)
-    ]
-    if problems or not new_probe or not old_probe:
-        return problems  # probe vectors of different contracts say nothing more
-    worst: tuple[float, str] | None = None
-    old_vectors = dict(zip(old_probe.get("texts", []), old_probe.get("fp32", []), strict=False))
-    for text, vector in zip(new_probe.get("texts", []), new_probe.get("fp32", []), strict=False):
-        if text in old_vectors:
-            cos = _cosine(vector, old_vectors[text])
-            if worst is None or cos < worst[0]:
-                worst = (cos, text)
-    if worst is not None and worst[0] < min_cosine:
-        problems.append(
-            f"probe vectors moved: cosine {worst[0]:.4f} < {min_cosine:g} on {worst[1][:40]!r}"
-        )
-    return problems
-
-
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    na = sum(x * x for x in a) ** 0.5
-    nb = sum(y * y for y in b) ** 0.5
-    return dot / (na * nb) if na and nb else 0.0
-
-
-def check_compatible(
-    store: Store,
-    name: str,
-    new_profile: dict[str, Any],
-    new_probe: dict[str, Any] | None,
-    previous: ReleaseInfo,
-    *,
-    min_cosine: float = 0.99,
-    action: str = "release",
-) -> None:
-    """Refuse (ProfileCompatibilityError) a model that breaks ``previous``'s contract."""
-    old_profile = release_json(store, name, previous.version, PROFILE_FILE)
-    if old_profile is None:
-        return  # the previous release was not an embedding profile: no contract to keep
-    old_probe = release_json(store, name, previous.version, PROBE_FILE)
-    problems = compatibility_problems(
-        new_profile, new_probe, old_profile, old_probe, min_cosine=min_cosine
-    )
-    if problems:
-        profile_id = new_profile.get("profile_id") or name
-        raise ProfileCompatibilityError(
-            f"refusing to {action} under profile id {profile_id!r}: it is not compatible with "
-            f"{previous.tag} ({'; '.join(problems)})",
-            f"stored vectors would silently stop being comparable: bump the profile id "
-            f"([profile] id = {bump_profile_id(profile_id)!r}) and re-embed",
-        )
-
-
-def check_folder_compatible(
-    store: Store, name: str, folder: Path, *, min_cosine: float = 0.99
-) -> None:
-    """The guard for publishing ``folder`` under ``name`` (tether.release.publish_release)."""
-    profile_path = Path(folder) / PROFILE_FILE
-    if not profile_path.is_file():
-        return
-    previous = previous_release(store, name)
-    if previous is None:
-        return
-    new_profile = json.loads(profile_path.read_text(encoding="utf-8"))
-    probe_path = Path(folder) / PROBE_FILE
-    new_probe = json.loads(probe_path.read_text(encoding="utf-8")) if probe_path.is_file() else None
-    check_compatible(store, name, new_profile, new_probe, previous, min_cosine=min_cosine)
-
-
-def check_release_compatible(
-    store: Store, name: str, version: str, against: ReleaseInfo, *, min_cosine: float = 0.99
-) -> None:
-    """The guard for promoting a published release over ``against`` (the pinned one)."""
-    profile = release_json(store, name, version, PROFILE_FILE)
-    if profile is None:
-        return
-    probe = release_json(store, name, version, PROBE_FILE)
-    check_compatible(store, name, profile, probe, against, min_cosine=min_cosine, action="promote")
-
-
-def bump_profile_id(profile_id: str) -> str:
-    """local-text-retrieval-v1 -> local-text-retrieval-v2; anything else gets -v2."""
-    found = re.fullmatch(r"(.*-v)(\d+)", profile_id)
-    return f"{found.group(1)}{int(found.group(2)) + 1}" if found else f"{profile_id}-v2"
-
-
 # --- promotion ----------------------------------------------------------------------------
 
 
@@ -326,7 +194,7 @@ class GateOutcome:
     notes: list[str] = field(default_factory=list)
 
     def report(self) -> str:
-        from tether.evaluate import format_table
+        from tether.quality.evaluate import format_table
 
         lines = list(self.notes)
         if self.candidate_eval is not None:
@@ -358,8 +226,14 @@ def evaluate_gate(
     decision). Raises ProfileCompatibilityError when the contract is broken: --force
     does not override that, since it would corrupt every stored vector.
     """
-    from tether.evaluate import EVAL_RECORD, deltas, evaluate_release, load_dataset, write_eval
-    from tether.release import read_manifest, release_info, require_usable
+    from tether.quality.evaluate import (
+        EVAL_RECORD,
+        deltas,
+        evaluate_release,
+        load_dataset,
+        write_eval,
+    )
+    from tether.spine import read_manifest, release_info, require_usable
 
     info = require_usable(release_info(store, name, version))
     manifest, _ = read_manifest(store, name, info.version)

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import tether.fetch
-from tests.conftest import make_profile_release as make_large_profile_release
-from tests.conftest import write_random
-from tether.audit import audit, verify_profile
+import tether.spine.fetch
+from tests.factories import MB, NAME, write_random
+from tests.factories import make_large_release as make_profile_release
 from tether.errors import (
     IntegrityError,
     InvalidVariantError,
@@ -21,21 +20,12 @@ from tether.errors import (
     ProfileNotFoundError,
     ReleaseWithdrawnError,
 )
-from tether.fetch import download_release, fetch_release
-from tether.pin import pin_release, previous_promoted, read_pin, require_pin, write_pin
-from tether.release import promote, publish_release, withdraw
+from tether.spine.fetch import download_release, fetch_release
+from tether.spine.pin import pin_release, previous_promoted, read_pin, require_pin, write_pin
+from tether.spine.release import promote, publish_release, withdraw
+from tether.spine.verify import audit, verify_profile
 from tether.stores import open_store
 from tether.stores.file import FileStore
-
-NAME = "local-text-retrieval-v1"
-MB = 1 << 20
-
-
-def make_profile_release(folder: Path, *, seed: int, vocab: bool = True) -> Path:
-    """A release folder shaped like an embedding profile, with >= 50 MB of model files."""
-    return make_large_profile_release(
-        folder, seed=seed, sizes=(36 * MB, 4 * MB, 18 * MB), vocab=vocab
-    )
 
 
 @pytest.fixture
@@ -93,7 +83,7 @@ def test_noop_fetch_reads_no_file_contents(
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("a no-op fetch must not read or hash file contents")
 
-    monkeypatch.setattr(tether.fetch, "sha256_files", forbidden)
+    monkeypatch.setattr(tether.spine.fetch, "sha256_files", forbidden)
     monkeypatch.setattr(store, "open_file", forbidden)
     monkeypatch.setattr(store, "versions", forbidden)
     assert fetch_release(store, NAME, "1.0.0", dest).changed is False

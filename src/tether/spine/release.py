@@ -36,13 +36,12 @@ from tether.manifest import (
     render_manifest,
     seal,
 )
+from tether.names import COMPAT_MIN_COSINE, PROFILE_FILE, STATE_RECORD
 from tether.paths import check_name
 from tether.stores.base import Store, read_bytes
 from tether.versioning import next_version, normalize_version, parse_version, release_tag
 
 PRE_RELEASE, PROMOTED, WITHDRAWN = "pre-release", "promoted", "withdrawn"
-STATE_RECORD = "state.json"
-PROFILE_FILE = "profile.json"
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def publish_release(
     version: str | None = None,
     floor: str | None = None,
     run_url: str | None = None,
-    compat_min_cosine: float = 0.99,
+    compat_min_cosine: float = COMPAT_MIN_COSINE,
 ) -> ReleaseInfo:
     """Publish the files of ``source_dir`` as release ``version`` of ``name``.
 
@@ -76,7 +75,7 @@ def publish_release(
     facts and must still match the files; otherwise tether records the folder's own digest
     as its source. ``version`` None takes the next patch after the highest of the store's
     versions and ``floor`` (the current pin). A profile folder must keep the contract of
-    the name's previous release (tether.gate; probe cosine >= ``compat_min_cosine``).
+    the name's previous release (tether.spine.compatibility; probe cosine >= ``compat_min_cosine``).
     """
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
@@ -95,8 +94,8 @@ def publish_release(
     if version in {str(parse_version(v)) for v in existing}:
         raise ReleaseExistsError(f"{store.url} already has {name} {release_tag(version)}")
     if existing and (source_dir / PROFILE_FILE).is_file():
-        # --- quality: a profile id is a promise that vectors stay comparable (tether.gate)
-        from tether.gate import check_folder_compatible
+        # --- quality: a profile id is a promise that vectors stay comparable
+        from tether.spine.compatibility import check_folder_compatible
 
         check_folder_compatible(store, name, source_dir, min_cosine=compat_min_cosine)
 
@@ -218,7 +217,7 @@ def promote(
     reason: str | None = None,
     gate: dict[str, Any] | None = None,
 ) -> ReleaseInfo:
-    """Mark promoted; ``gate`` (tether.gate's outcome) and a forced promotion's ``reason``
+    """Mark promoted; ``gate`` (tether.quality.gate's outcome) and a forced promotion's ``reason``
     go into the history entry."""
     info = require_usable(release_info(store, name, version))
     if info.state == PROMOTED and not forced:

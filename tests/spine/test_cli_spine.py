@@ -10,7 +10,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tests.test_fetch import NAME, make_profile_release
+from tests.factories import NAME
+from tests.factories import make_small_release as make_profile_release
 from tether.cli import main
 
 
