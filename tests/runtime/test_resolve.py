@@ -24,20 +24,6 @@ from tether.runtime import cpu
 from tether.runtime.resolution import candidates, resolve, user_models_dir
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No TETHER_* settings, a private user data folder, an empty project as cwd, no bundle."""
-    for key in list(os.environ):
-        if key.startswith("TETHER_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    (tmp_path / "project").mkdir()
-    monkeypatch.chdir(tmp_path / "project")
-    monkeypatch.delattr(sys, "_MEIPASS", raising=False)
-    monkeypatch.delattr(sys, "frozen", raising=False)
-    return tmp_path
-
-
 @pytest.fixture
 def int8_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cpu, "int8_suitability", lambda info=None: (True, "test CPU with AVX2"))
@@ -56,7 +42,7 @@ def sources(result_or_error: object) -> list[tuple[str, str, str]]:
 
 
 def test_candidate_order_and_layouts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_runtime: Path
 ) -> None:
     monkeypatch.setenv("MYAPP_MODELS", str(tmp_path / "app-env"))
     monkeypatch.setenv("TETHER_MODELS_DIR", str(tmp_path / "tether-env"))
@@ -70,14 +56,14 @@ def test_candidate_order_and_layouts(
         ("path", tmp_path / "explicit" / PROFILE_ID),
         ("env:MYAPP_MODELS", tmp_path / "app-env" / PROFILE_ID),
         ("env:TETHER_MODELS_DIR", tmp_path / "tether-env" / PROFILE_ID),
-        ("user-data", tmp_path / "xdg" / "myapp" / "models" / PROFILE_ID),
+        ("user-data", tmp_path / "xdg-data" / "myapp" / "models" / PROFILE_ID),
         ("bundle:_MEIPASS", tmp_path / "meipass" / PROFILE_ID),
         ("bundle:_MEIPASS", tmp_path / "meipass" / "embedding_models" / PROFILE_ID),
         ("bundle:_MEIPASS", tmp_path / "meipass" / "data" / "embedding_models" / PROFILE_ID),
         ("bundle:executable", tmp_path / "dist" / PROFILE_ID),
         ("bundle:executable", tmp_path / "dist" / "embedding_models" / PROFILE_ID),
         ("bundle:executable", tmp_path / "dist" / "data" / "embedding_models" / PROFILE_ID),
-        ("project-data", isolated / "project" / "data" / "embedding_models" / PROFILE_ID),
+        ("project-data", isolated_runtime / "data" / "embedding_models" / PROFILE_ID),
     ]
 
 
@@ -95,7 +81,7 @@ def test_explicit_path_may_be_the_profile_folder_itself(tmp_path: Path) -> None:
 
 
 def test_each_place_wins_when_the_ones_before_are_broken(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path, int8_cpu: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_runtime: Path, int8_cpu: None
 ) -> None:
     monkeypatch.setenv("TETHER_MODELS_DIR", str(tmp_path / "env"))
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path / "meipass"), raising=False)
@@ -104,7 +90,7 @@ def test_each_place_wins_when_the_ones_before_are_broken(
         "env:TETHER_MODELS_DIR": tmp_path / "env" / PROFILE_ID,
         "user-data": user_models_dir("tether") / PROFILE_ID,
         "bundle:_MEIPASS": tmp_path / "meipass" / "embedding_models" / PROFILE_ID,
-        "project-data": isolated / "project" / "data" / "embedding_models" / PROFILE_ID,
+        "project-data": isolated_runtime / "data" / "embedding_models" / PROFILE_ID,
     }
     for folder in places.values():
         make_fake_folder(folder)
