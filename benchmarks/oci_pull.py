@@ -41,9 +41,7 @@ sys.path.insert(0, str(ROOT))  # for tests.servers
 import requests  # noqa: E402
 
 from tests.servers import start_registry, start_seaweedfs  # noqa: E402
-from tether.spine.fetch import fetch_release  # noqa: E402
-from tether.spine.release import publish_release  # noqa: E402
-from tether.stores import open_store  # noqa: E402
+from tether import fetch_release, open_store, publish_release  # noqa: E402
 
 MIB = 1 << 20
 NAME, VERSION = "bench", "1.0.0"

@@ -26,11 +26,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tether.signing import generate_key, load_signer, sign_release, verify_folder
-from tether.spine.fetch import download_release
-from tether.spine.release import publish_release, read_manifest
-from tether.spine.trust import SIGNATURE_FILE, check_release, keys_policy
-from tether.stores.file import FileStore
+import tether
+from tether.names import SIGNATURE_FILE
+from tether.signing import generate_key
+from tether.spine import (
+    download_release,
+    fetch_guard,
+    keys_policy,
+    load_signer,
+    publish_release,
+    read_manifest,
+    sign_release,
+    verify_signed_folder,
+)
 
 MIB = 1 << 20
 NO_HASHING = ("sign (release --sign)", "fetch check")
@@ -60,7 +68,7 @@ def folder_size(folder: Path) -> int:
 def bench_release(label: str, source: Path, work: Path, runs: int) -> list[tuple[str, float]]:
     import model_signing
 
-    store = FileStore(work / "store")
+    store = tether.open_store(str(work / "store"))
     name = "bench"
     info = publish_release(store, source, name=name, version="1.0.0")
     private, public = work / "k.key", work / "k.pub"
@@ -92,8 +100,8 @@ def bench_release(label: str, source: Path, work: Path, runs: int) -> list[tuple
         (
             "fetch check",
             median_seconds(
-                lambda: check_release(
-                    store, name, info.version, manifest_raw, listing, policy, work / "models"
+                lambda: fetch_guard(policy, work / "models").check_release(
+                    store, name, info.version, manifest_raw, listing
                 ),
                 runs,
             ),
@@ -103,7 +111,7 @@ def bench_release(label: str, source: Path, work: Path, runs: int) -> list[tuple
     results.append(
         (
             "verify folder (tether)",
-            median_seconds(lambda: verify_folder(folder, keys=policy.keys), runs),
+            median_seconds(lambda: verify_signed_folder(folder, keys=policy.keys), runs),
         )
     )
     verifier = model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public)

@@ -20,11 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tether.spine.fetch import fetch_release
-from tether.spine.pin import write_pin
-from tether.spine.release import publish_release
-from tether.spine.verify import verify_profile
-from tether.stores.file import FileStore
+from tether import fetch_release, open_store, publish_release, verify_profile
+from tether.spine import write_pin
 
 MIB = 1 << 20
 
@@ -69,7 +66,7 @@ def prepare(root: Path, name: str, files: dict[str, int]) -> Path:
     source = root / f"src-{name}"
     for rel, size in files.items():
         write_random(source / rel, size)
-    store = FileStore(root / "store")
+    store = open_store(str(root / "store"))
     publish_release(store, source, name=name, version="1.0.0")
     return fetch_release(store, name, "1.0.0", root / "project" / "models").folder
 
@@ -113,7 +110,7 @@ def main() -> None:
             str(root / "store"),
             "--name",
             "single",
-            "--dest",
+            "--profiles-dir",
             "models",
         ]
         noop, start_up = [], []

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from tether.signing import generate_key, load_signer
-from tether.spine.trust import TrustPolicy, keys_policy
+from tether.spine import TrustPolicy, keys_policy
 
 NAME = "local-text-retrieval-v1"
 KB = 1 << 10

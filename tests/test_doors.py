@@ -11,7 +11,14 @@ import pytest
 
 import tether
 
-LAZY_DOORS = ["tether", "tether.spine", "tether.quality", "tether.runtime"]
+LAZY_DOORS = [
+    "tether",
+    "tether.spine",
+    "tether.quality",
+    "tether.runtime",
+    "tether.recipe",
+    "tether.bundle",
+]
 
 
 @pytest.mark.parametrize("package", LAZY_DOORS)

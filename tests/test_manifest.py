@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -16,6 +17,7 @@ from tether.manifest import (
     ci_run_url,
     parse_manifest,
     render_manifest,
+    render_provenance,
     write_release_metadata,
 )
 
@@ -93,7 +95,21 @@ def test_write_release_metadata_passes_sha256sum(tmp_path: Path) -> None:
     subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
     assert subjects == {k: v for k, v in manifest.files.items() if k != PROVENANCE_FILE}
     deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
-    assert deps == [{"uri": "org/m", "digest": {"gitCommit": "a" * 40}}]
+    assert deps == [{"uri": "https://huggingface.co/org/m", "digest": {"gitCommit": "a" * 40}}]
+    # SLSA: builder.id is a URI, also for a build on a developer's machine
+    builder = statement["predicate"]["runDetails"]["builder"]["id"]
+    assert urlparse(builder).scheme in {"https", "urn"}, builder
+
+
+def test_provenance_uris_for_a_local_folder_source_and_a_ci_run() -> None:
+    sections = {
+        "Source": {"model": "my model", "revision": "sha256:" + "b" * 64},
+        "Build": {"workflow": "https://ci.example/runs/7"},
+    }
+    statement = json.loads(render_provenance(Manifest("demo", "1.0.0", {}, sections)))
+    (dep,) = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert dep == {"uri": "urn:tether:source:my%20model", "digest": {"sha256": "b" * 64}}
+    assert statement["predicate"]["runDetails"]["builder"]["id"] == "https://ci.example/runs/7"
 
 
 def test_check_folder_names_each_problem(tmp_path: Path) -> None:

@@ -35,6 +35,16 @@ def test_round_trip(tmp_path: Path) -> None:
             ' "files": {"../x": {"size": 1, "sha256": "y"}}}',
             "unsafe file path",
         ),
+        *(
+            (
+                '{"schema": 1, "store": "s", "name": "p", "release": "model-v1.0.0",'
+                ' "manifest_sha256": "x", "variants": [],'
+                f' "files": {{"a": {{"size": {size}, "sha256": "y"}}}}}}',
+                "not a byte count",
+            )
+            for size in ("1.5", "-1", "true", '"12"', "1e400", "NaN")
+        ),
+        ("\ufeff{}", "malformed"),
     ],
 )
 def test_malformed_is_refused(tmp_path: Path, text: str, problem: str) -> None:
@@ -45,3 +55,13 @@ def test_malformed_is_refused(tmp_path: Path, text: str, problem: str) -> None:
 
 def test_absent_is_none(tmp_path: Path) -> None:
     assert read_prepared(tmp_path) is None
+
+
+def test_unreadable_is_refused(tmp_path: Path) -> None:
+    (tmp_path / PREPARED_FILE).write_bytes(b'\xff\xfe{"schema": 1}')
+    with pytest.raises(ManifestError, match="not UTF-8"):
+        read_prepared(tmp_path)
+    (tmp_path / PREPARED_FILE).unlink()
+    (tmp_path / PREPARED_FILE).mkdir()
+    with pytest.raises(ManifestError, match="cannot be read"):
+        read_prepared(tmp_path)

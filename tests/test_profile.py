@@ -8,9 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.runtime.helpers import PROFILE_ID, make_fake_folder, profile_dict
-from tether.errors import ManifestError, RuntimeOptionError
-from tether.prepared import PREPARED_FILE
-from tether.profile import REASONS, ProfileFolder, parse_profile, read_profile
+from tether.errors import ManifestError, RuntimeOptionError, TetherError
+from tether.names import PREPARED_FILE
+from tether.profile import (
+    REASONS,
+    Profile,
+    ProfileFolder,
+    already_prepared,
+    parse_profile,
+    read_profile,
+)
 
 
 def set_recorded(folder: Path, rel: str, size: int) -> None:
@@ -59,6 +66,10 @@ def test_parse_profile_keeps_unknown_keys_and_defaults() -> None:
         ({"variants": {"fp32": {}}}, "needs a 'file'"),
         ({"variants": {"fp32": {"file": "../escape.onnx"}}}, "unsafe file path"),
         ({"variants": {"fp32": {"file": "m.onnx", "data": "m.onnx_data"}}}, "'data' must be"),
+        ({"variants": {"fp32": {"file": "m.onnx", "external_data": 3}}}, "'external_data' must"),
+        ({"variants": {"fp32": {"file": "m.onnx", "external_data": ["../x"]}}}, "unsafe file"),
+        ({"variants": {"fp32": {"file": "m.onnx", "quantization": "int8"}}}, "'quantization'"),
+        ({"variants": ["fp32"]}, "'variants' has the wrong type"),
         ({"inputs": []}, "'inputs'"),
     ],
 )
@@ -74,6 +85,83 @@ def test_parse_profile_needs_the_core_fields() -> None:
         parse_profile(data)
     with pytest.raises(ManifestError, match="not a JSON object"):
         parse_profile([1, 2])
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"", "not valid JSON"),
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8 text"),
+        (b"\xef\xbb\xbf{}", "not valid JSON"),  # a byte-order mark: json refuses it
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),  # nesting past the recursion limit
+        (b"[1, 2]", "not a JSON object"),
+        (b"null", "not a JSON object"),
+        (b"{}", "missing 'profile_id'"),
+        (json.dumps(profile_dict(dim=float("nan"))).encode(), "'dim' has the wrong type"),
+        (json.dumps(profile_dict(variants={"fp32": None})).encode(), "needs a 'file'"),
+        (json.dumps(profile_dict(inputs=[1])).encode(), "'inputs'"),
+    ],
+)
+def test_from_bytes_turns_every_malformed_input_into_one_line(raw: bytes, words: str) -> None:
+    with pytest.raises(ManifestError, match=words) as caught:
+        Profile.from_bytes(raw, where="profile.json of demo")
+    assert isinstance(caught.value, TetherError)
+    assert str(caught.value).startswith("profile.json of demo")
+    assert "\n" not in caught.value.message
+
+
+def test_from_bytes_reads_what_parse_profile_reads() -> None:
+    data = profile_dict()
+    assert Profile.from_bytes(json.dumps(data).encode()) == parse_profile(data)
+
+
+# --- the files a variant needs ----------------------------------------------------------------
+
+
+def test_variant_files_finds_onnx_sidecars_in_the_listing() -> None:
+    profile = parse_profile(profile_dict())
+    listing = [
+        "profile.json",
+        "onnx/model.onnx",
+        "onnx/model.onnx_data_1",
+        "onnx/model.onnx_data",
+        "onnx/model_quantized.onnx",
+        "onnx/model_quantized.onnx_data",
+        "onnx/other.onnx_data",
+    ]
+    assert profile.variant_files(listing) == {
+        "fp32": ["onnx/model.onnx", "onnx/model.onnx_data", "onnx/model.onnx_data_1"],
+        "int8": ["onnx/model_quantized.onnx", "onnx/model_quantized.onnx_data"],
+    }
+    assert profile.variant_files(iter(listing)) == profile.variant_files(listing)  # any iterable
+
+
+def test_variant_files_adds_declared_external_data() -> None:
+    data = profile_dict()
+    data["variants"]["fp32"]["external_data"] = ["onnx/weights.bin", "onnx/weights_2.bin"]
+    data["variants"]["int8"]["external_data"] = "onnx/int8.bin"  # what tether build writes
+    profile = parse_profile(data)
+    assert profile.variants["int8"].external_data == ("onnx/int8.bin",)
+    files = profile.variant_files(["onnx/model.onnx", "onnx/model.onnx_data"])
+    assert files == {  # declared files are needed even when the listing lacks them
+        "fp32": [
+            "onnx/model.onnx",
+            "onnx/model.onnx_data",
+            "onnx/weights.bin",
+            "onnx/weights_2.bin",
+        ],
+        "int8": ["onnx/model_quantized.onnx", "onnx/int8.bin"],
+    }
+
+
+def test_the_old_data_key_is_still_read() -> None:
+    data = profile_dict()
+    data["variants"]["fp32"]["data"] = ["onnx/old.bin"]
+    data["variants"]["fp32"]["external_data"] = "onnx/old.bin"
+    profile = parse_profile(data)
+    assert profile.variants["fp32"].external_data == ("onnx/old.bin",)
+    assert profile.variant_files([])["fp32"] == ["onnx/model.onnx", "onnx/old.bin"]
 
 
 def test_read_profile_errors(tmp_path: Path) -> None:
@@ -184,7 +272,7 @@ def test_external_data_sidecar_listed_by_the_record(tmp_path: Path) -> None:
 
 def test_external_data_sidecar_declared_in_profile(tmp_path: Path) -> None:
     profile = profile_dict()
-    profile["variants"]["fp32"]["data"] = ["onnx/weights.bin"]
+    profile["variants"]["fp32"]["external_data"] = ["onnx/weights.bin"]
     folder = make_fake_folder(
         tmp_path / PROFILE_ID, profile=profile, extra={"onnx/weights.bin": b"w"}
     )
@@ -207,3 +295,25 @@ def test_probe_needed_only_for_the_self_test(tmp_path: Path) -> None:
 
 def test_every_reason_has_words() -> None:
     assert all(words and not words.endswith(".") for words in REASONS.values())
+
+
+# --- already prepared ---------------------------------------------------------------------------
+
+
+def test_already_prepared_for_one_or_both_variants(tmp_path: Path) -> None:
+    folder = make_fake_folder(tmp_path / PROFILE_ID)
+    assert already_prepared(folder, PROFILE_ID, "model-v1.0.0", "both") is not None
+    assert already_prepared(folder, PROFILE_ID, "model-v1.0.1", "both") is None
+    assert already_prepared(folder, PROFILE_ID, "model-v1.0.0", "int8") is None  # holds both
+    only_int8 = make_fake_folder(tmp_path / "b" / PROFILE_ID, variants=("int8",))
+    assert already_prepared(only_int8, PROFILE_ID, "model-v1.0.0", "int8") is not None
+    assert already_prepared(only_int8, PROFILE_ID, "model-v1.0.0", "both") is None
+
+
+def test_already_prepared_is_none_for_a_bad_profile_or_a_resized_file(tmp_path: Path) -> None:
+    folder = make_fake_folder(tmp_path / PROFILE_ID)
+    (folder / "onnx/model.onnx").write_bytes(b"changed size")
+    assert already_prepared(folder, PROFILE_ID, "model-v1.0.0", "both") is None
+    folder = make_fake_folder(tmp_path / "b" / PROFILE_ID)
+    (folder / "profile.json").write_bytes(b"\xff")
+    assert already_prepared(folder, PROFILE_ID, "model-v1.0.0", "both") is None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from tether.doors import lazy_door
 from tether.errors import (
     IntegrityError,
+    ModelOutputError,
     ProbeMismatchError,
     ProfileIncompleteError,
     ProfileNotFoundError,
@@ -69,6 +70,7 @@ _EXPORTS = {
 __all__ = [
     "Embedder",
     "IntegrityError",
+    "ModelOutputError",
     "ProbeMismatchError",
     "ProfileIncompleteError",
     "ProfileNotFoundError",

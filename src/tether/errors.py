@@ -28,6 +28,13 @@ class TetherError(Exception):
         return f"{self.message}; {self.hint}" if self.hint else self.message
 
 
+def shorten(text: object, limit: int = 100) -> str:
+    """``text`` quoted, cut to ``limit`` characters: messages about huge input stay short."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 # --- bad input -------------------------------------------------------------------------
 
 
@@ -58,7 +65,10 @@ class InvalidVariantError(TetherError, ValueError):
 class ManifestError(TetherError, ValueError):
     """A MANIFEST.txt, provenance file or .prepared.json that does not parse or is unsafe."""
 
-    default_hint = "rebuild the release or re-fetch it; do not edit these files by hand"
+    default_hint = (
+        "rebuild the release, or repair the folder: tether fetch --repair; "
+        "do not edit these files by hand"
+    )
 
 
 class ConfigError(TetherError, ValueError):
@@ -117,6 +127,12 @@ class ReleaseWithdrawnError(TetherError, PermissionError):
     default_hint = "pin another release: tether list shows their states"
 
 
+class LockFileError(TetherError, OSError):
+    """The lock file cannot be made: its folder is not writable, or its path is unusable."""
+
+    default_hint = "use a folder that exists and is writable, with a path that is not too long"
+
+
 class LockTimeoutError(TetherError, TimeoutError):
     """Another tether process holds the lock for too long."""
 
@@ -130,7 +146,10 @@ class IntegrityError(TetherError, ValueError):
     """Bytes that do not match their recorded digest, size or listing."""
 
     exit_code = 1
-    default_hint = "the data was changed or truncated: re-fetch it, and if it persists, re-publish"
+    default_hint = (
+        "the data was changed or truncated: repair it with tether fetch --repair, "
+        "and if it persists, re-publish"
+    )
 
     def __init__(
         self, message: str, hint: str | None = None, problems: list[str] | None = None
@@ -208,7 +227,7 @@ class ProbeMismatchError(TetherError, ValueError):
     exit_code = 1
     default_hint = (
         "this onnxruntime/CPU does not reproduce the release's vectors: run `tether verify` "
-        "on the folder, re-fetch it, or pin another onnxruntime version"
+        "on the folder, repair it (tether fetch --repair), or pin another onnxruntime version"
     )
 
     def __init__(
@@ -224,6 +243,20 @@ class ProbeMismatchError(TetherError, ValueError):
         self.reason = reason
         self.worst_cosine = worst_cosine
         self.problems = problems or []
+
+
+class ModelOutputError(TetherError, ValueError):
+    """A model whose output holds NaN or infinite values: its file is damaged or wrong.
+
+    A same-size corruption of the weights passes the stat-only check and still loads, so
+    the runtime checks every vector it returns (tests/runtime/test_hardening.py).
+    """
+
+    exit_code = 1
+    default_hint = (
+        "the model file is damaged: run `tether verify` on the profile folder and repair it "
+        "(tether fetch --repair)"
+    )
 
 
 # --- remote stores -----------------------------------------------------------------------
@@ -277,6 +310,16 @@ class SignatureInvalidError(SignatureError):
     """model.sig is malformed, or its signature does not verify with the key it names."""
 
     default_hint = "model.sig was altered or forged; do not use this release"
+
+
+class UnsupportedSignatureError(SignatureError):
+    """A valid OMS signature made in a way tether does not check (a serialization, hash or
+    format version it does not read): neither accepted nor called forged."""
+
+    default_hint = (
+        "sign with model_signing's default 'files' serialization and sha256 (or tether sign); "
+        "tether checks 'shards' only when each file is one shard or the folder is at hand"
+    )
 
 
 class SignedFileChangedError(SignatureError):

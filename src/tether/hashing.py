@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from tether.errors import ManifestError
+
 if TYPE_CHECKING:
     from hashlib import _Hash
 
@@ -118,11 +120,16 @@ def list_files(folder: Path) -> list[str]:
     found = []
     for root, dirs, names in os.walk(folder):
         dirs.sort()
-        for name in names:
+        for name in [*dirs, *names]:  # os.walk would skip a linked folder silently
             path = Path(root, name)
             if path.is_symlink():
-                raise ValueError(f"{path} is a symbolic link; release folders hold plain files")
-            found.append(path.relative_to(folder).as_posix())
+                raise ManifestError(
+                    f"{path} is a symbolic link: a release folder holds plain files "
+                    "(links are never read through: tests/spine/test_crafted_releases.py)",
+                    "copy the folder with its links resolved (cp -rL SRC DIR; e.g. a Hugging "
+                    "Face snapshot) and use the copy",
+                )
+        found.extend(Path(root, name).relative_to(folder).as_posix() for name in names)
     return sorted(found)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tether.errors import LockTimeoutError
+from tether.errors import LockFileError, LockTimeoutError
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -44,8 +44,12 @@ def file_lock(path: Path, timeout: float = 600.0) -> Iterator[None]:
 
     The operating system drops the lock when the holder dies, so a crash leaves no stale lock.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (OSError, ValueError) as exc:  # tests/test_cli_fuzz.py: a --profiles-dir too long
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise LockFileError(f"cannot create lock file {path} ({reason})") from exc
     try:
         deadline = time.monotonic() + timeout
         delay = 0.01

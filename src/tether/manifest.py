@@ -21,9 +21,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from tether.atomic import write_atomic
-from tether.errors import IntegrityError, ManifestError
+from tether.errors import IntegrityError, ManifestError, shorten
 from tether.hashing import list_files, sha256_bytes, sha256_files
 from tether.names import MANIFEST_FILE, PROVENANCE_FILE, SOURCE_DATE_EPOCH_ENV
 from tether.paths import check_relative_path
@@ -62,9 +63,22 @@ def render_manifest(manifest: Manifest) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse_manifest(text: str, *, where: str = MANIFEST_FILE) -> Manifest:
-    """Parse MANIFEST.txt strictly: any malformed or unsafe line is a ManifestError."""
-    lines = text.splitlines()
+def parse_manifest(text: str | bytes, *, where: str = MANIFEST_FILE) -> Manifest:
+    """Parse MANIFEST.txt strictly: any malformed or unsafe line is a ManifestError.
+
+    ``text`` may be the file's raw bytes: bytes that are not UTF-8 are a ManifestError too
+    (callers that decode themselves get UnicodeDecodeError; tests/test_parsers_fuzz.py).
+    """
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ManifestError(
+                f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+    # Lines end at \n (or \r\n) only, as for sha256sum -c: str.splitlines would also split
+    # at \x85 or \u2028 inside a path (tests/test_parsers_fuzz.py, the round trip).
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     header = _HEADER.match(lines[0]) if lines else None
     if header is None:
         raise ManifestError(f"{where}: first line is not '# <name> model-v<version> provenance'")
@@ -90,12 +104,12 @@ def parse_manifest(text: str, *, where: str = MANIFEST_FILE) -> Manifest:
                 sections[current] = {}
             continue
         if current is None:
-            raise ManifestError(f"{where}:{number}: text before the first section: {line!r}")
+            raise ManifestError(f"{where}:{number}: text before the first section: {shorten(line)}")
         if current == FILES_HEADER[3:]:
             entry = _FILE_LINE.match(line)
             if entry is None:
                 raise ManifestError(
-                    f"{where}:{number}: not '<64 lowercase hex sha256>  <path>': {line!r}"
+                    f"{where}:{number}: not '<64 lowercase hex sha256>  <path>': {shorten(line)}"
                 )
             path = check_relative_path(entry["path"], where=f"{where}:{number}")
             if path in files:
@@ -104,11 +118,27 @@ def parse_manifest(text: str, *, where: str = MANIFEST_FILE) -> Manifest:
         else:
             key, sep, value = line.partition(": ")
             if not sep or not key or key in sections[current]:
-                raise ManifestError(f"{where}:{number}: not a unique 'key: value' line: {line!r}")
+                raise ManifestError(
+                    f"{where}:{number}: not a unique 'key: value' line: {shorten(line)}"
+                )
             sections[current][key] = value
     if not files:
         raise ManifestError(f"{where}: no '{FILES_HEADER}' section with file digests")
     return Manifest(name=header["name"], version=version, files=files, sections=sections)
+
+
+def _source_uri(model: str, revision: str) -> str:
+    """SLSA wants URIs: a Hub repo id at a commit is its Hub address; a local folder a URN."""
+    if not model or "://" in model:
+        return model
+    if re.fullmatch(r"[0-9a-f]{40}", revision) and re.fullmatch(r"[\w.-]+/[\w.-]+", model):
+        return f"https://huggingface.co/{model}"
+    return f"urn:tether:source:{quote(model, safe='')}"
+
+
+def _builder_uri(workflow: str) -> str:
+    """The CI run's URL, or a URN for a build on a developer's machine (never bare "local")."""
+    return workflow if "://" in workflow else f"urn:tether:builder:{quote(workflow, safe='')}"
 
 
 def render_provenance(manifest: Manifest) -> str:
@@ -116,7 +146,7 @@ def render_provenance(manifest: Manifest) -> str:
     source = manifest.sections.get("Source", {})
     build = manifest.sections.get("Build", {})
     revision = source.get("revision", "")
-    dependency: dict[str, object] = {"uri": source.get("model", "")}
+    dependency: dict[str, object] = {"uri": _source_uri(source.get("model", ""), revision)}
     if revision.startswith("sha256:"):
         dependency["digest"] = {"sha256": revision.removeprefix("sha256:")}
     elif revision:
@@ -147,7 +177,7 @@ def render_provenance(manifest: Manifest) -> str:
                 "resolvedDependencies": [dependency] if dependency["uri"] else [],
             },
             "runDetails": {
-                "builder": {"id": workflow},
+                "builder": {"id": _builder_uri(workflow)},
                 "metadata": {
                     "invocationId": workflow,
                     "startedOn": build.get("started", timestamp),

@@ -13,6 +13,7 @@ PROFILE_FILE = "profile.json"  # the embedding contract (tether.profile)
 PROBE_FILE = "probe.json"  # probe texts' reference vectors and the build's parity numbers
 TOKENIZER_FILE = "tokenizer.json"
 VOCAB_FILE = "vocab.txt"
+HF_CONFIG_FILE = "config.json"  # upstream transformers config (and docker login's auths file)
 README_FILE = "README.md"
 SIGNATURE_FILE = "model.sig"  # an OpenSSF model-signing bundle over MANIFEST's files
 PREPARED_FILE = ".prepared.json"  # written last by fetch: the folder is complete
@@ -48,6 +49,7 @@ SIGSTORE_TOKEN_ENV = "SIGSTORE_ID_TOKEN"
 OCI_USERNAME_ENV = "TETHER_OCI_USERNAME"
 OCI_PASSWORD_ENV = "TETHER_OCI_PASSWORD"
 OCI_INSECURE_ENV = "TETHER_OCI_INSECURE"
+DOCKER_CONFIG_ENV = "DOCKER_CONFIG"  # docker login's folder, whose config.json holds auths
 SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"  # reproducible timestamps (reproducible-builds.org)
 
 # --- defaults ----------------------------------------------------------------------------------
@@ -56,3 +58,31 @@ INT8_MIN_MEAN_COSINE = 0.985  # the build's parity gate and the promote gate sha
 INT8_MIN_COSINE = 0.93
 COMPAT_MIN_COSINE = 0.99  # probe vectors of a new release against the previous one
 MAX_METRIC_DROP = 0.01  # absolute, on metrics in [0, 1]: one point
+
+# --- fetch: its own state in one folder beside the profile folders, its [trust] table ---------
+FETCH_STATE_DIR = ".tether"  # <dest>/.tether/: never a profile folder, never bundled
+LOCK_SUFFIX = ".lock"  # <dest>/.tether/<name>.lock: racing fetches take turns
+VERIFIED_SUFFIX = ".verified.json"  # <dest>/.tether/<name>.verified.json: rollback protection
+TRUST_TABLE = "trust"  # the recipe's [trust] table (tether.spine.trust)
+
+# --- build, bundle and gate (tether.recipe, tether.bundle, tether.quality) -------------------
+DEFAULT_BUILD_DIR = "build"  # `tether build` writes <project>/build/<name>/
+DEFAULT_BUNDLE_DIR = "build/tether-bundle"  # `tether bundle`'s dest, where the hook looks
+BUNDLE_TABLE = "bundle"  # the recipe's [bundle] table (tether.bundle.settings)
+GATE_TABLE = "gate"  # the recipe's [gate] table (tether.quality.gate)
+PROBE_PARITY_KEY = "parity"  # probe.json: the build's measured parity, numbers per variant
+
+# --- profile.json (tether.profile) ---------------------------------------------------------
+EXTERNAL_DATA_KEY = "external_data"  # a variant's sidecars: a path (the build's) or a list
+LEGACY_EXTERNAL_DATA_KEY = "data"  # what tether.profile read before; hand-made profiles may use it
+
+# --- fetch hardening: a swap without an atomic exchange, a test-only kill hook ---------------
+OLD_PARTS_SUFFIX = ".old" + TEMP_SUFFIX  # <dest>/.tether/<name>.<id>.old.tether-part/: the
+#   previous profile folder, moved aside for a moment where no atomic exchange exists
+TEST_KILL_ENV = "TETHER_TEST_KILL_AT"  # test-only: fetch SIGKILLs itself at its N-th step
+
+# --- publish and pin hardening (tether.spine.release, .rollback; tether.stores.file) ---------
+DOWNGRADES_KEPT = 50  # <name>.verified.json: ids of the deliberate downgrades a dest root took
+REMOVING_SUFFIX = ".removing"  # <name>/.staging-<pid>-<hex>.removing/: a dead publish, going
+CI_ENV = "CI"  # set to true by GitHub Actions, GitLab CI and most others
+CI_WORKSPACE_ENVS = ("GITHUB_WORKSPACE", "CI_PROJECT_DIR")  # the checkout a CI job runs in

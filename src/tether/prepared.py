@@ -10,7 +10,8 @@ was written; the runtime's completeness check is then stat-only (sizes), and
 
 ``files`` lists the release files fetched for the chosen variants; MANIFEST.txt itself sits
 beside them, its digest being ``manifest_sha256``. ``variants`` is empty for a release
-without profile.json (a generic artifact: every file is fetched).
+without profile.json (a generic artifact: every file is fetched). Whether a folder already
+holds a release needs profile.json too, so that check is ``tether.profile.already_prepared``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.atomic import write_atomic
-from tether.errors import ManifestError
-from tether.names import PREPARED_FILE, PROFILE_FILE
+from tether.errors import ManifestError, shorten
+from tether.names import PREPARED_FILE
 from tether.paths import check_relative_path
 
 #: What a profile folder can be prepared for: one variant, or every variant of the release.
@@ -64,23 +65,34 @@ class Prepared:
 
 
 def read_prepared(folder: Path) -> Prepared | None:
-    """The folder's .prepared.json, None when absent; ManifestError when malformed."""
+    """The folder's .prepared.json, None when absent; ManifestError when malformed or unreadable."""
     path = Path(folder) / PREPARED_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:  # a folder in its place, no permission, a NUL byte
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError(f"{path} cannot be read ({reason})", _REFETCH_HINT) from exc
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
         if data.get("schema") != SCHEMA:
             raise ManifestError(
-                f"{path}: unknown .prepared.json schema {data.get('schema')!r}",
-                "re-fetch with this version of tether: tether fetch",
+                f"{path}: unknown .prepared.json schema {shorten(repr(data.get('schema')))}",
+                "rewrite it with this version of tether: tether fetch --repair",
             )
         files = {}
         for rel, entry in data["files"].items():
             check_relative_path(rel, where=str(path))
-            files[rel] = PreparedFile(size=int(entry["size"]), sha256=str(entry["sha256"]))
+            size = entry["size"]
+            # write_prepared writes ints; a float, bool or negative size would break the
+            # stat-only check (tests/test_prepared.py::test_malformed_is_refused).
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise ManifestError(
+                    f"{path}: size of {rel} is {shorten(repr(size))}, not a byte count",
+                    _REFETCH_HINT,
+                )
+            files[rel] = PreparedFile(size=size, sha256=str(entry["sha256"]))
         return Prepared(
             store=str(data["store"]),
             name=str(data["name"]),
@@ -89,48 +101,22 @@ def read_prepared(folder: Path) -> Prepared | None:
             variants=[str(v) for v in data["variants"]],
             files=files,
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        if isinstance(exc, ManifestError):
-            raise
+    except ManifestError:
+        raise
+    except UnicodeDecodeError as exc:
         raise ManifestError(
-            f"{path} is malformed ({exc.__class__.__name__}: {exc})",
-            "re-fetch the profile: tether fetch",
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})", _REFETCH_HINT
         ) from exc
+    # RecursionError: absurdly deep nesting (tests/test_parsers_fuzz.py).
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise ManifestError(
+            f"{path} is malformed ({exc.__class__.__name__}: {exc})", _REFETCH_HINT
+        ) from exc
+
+
+_REFETCH_HINT = "repair it: tether fetch --repair"
 
 
 def write_prepared(folder: Path, prepared: Prepared) -> None:
     """Write .prepared.json atomically (temp file in the folder, fsync, rename)."""
     write_atomic(Path(folder) / PREPARED_FILE, prepared.to_json().encode("utf-8"))
-
-
-def already_prepared(folder: Path, name: str, release: str, variants: str) -> Prepared | None:
-    """The folder's record when it already holds ``release`` for ``variants``, else None.
-
-    Stat-only (no hashing, no store): every listed file must exist with its recorded size.
-    ``variants`` is fp32, int8, or both (every variant profile.json declares).
-    """
-    try:
-        prepared = read_prepared(folder)
-    except ManifestError:
-        return None
-    if prepared is None or prepared.name != name or prepared.release != release:
-        return None
-    wanted = [variants] if variants != "both" else _declared_variants(Path(folder))
-    if prepared.variants != wanted:
-        return None
-    for rel, entry in prepared.files.items():
-        try:
-            if (Path(folder) / rel).stat().st_size != entry.size:
-                return None
-        except OSError:
-            return None
-    return prepared
-
-
-def _declared_variants(folder: Path) -> list[str]:
-    try:
-        return sorted(json.loads((folder / PROFILE_FILE).read_text(encoding="utf-8"))["variants"])
-    except FileNotFoundError:
-        return []  # a generic artifact: no variants
-    except (ValueError, KeyError, TypeError):
-        return ["<unreadable profile.json>"]

@@ -1,5 +1,9 @@
 """The profile contract (profile.json) and the stat-only completeness check of a profile folder.
 
+:class:`Profile` is the one reader of profile.json: every other module gets a parsed
+``Profile`` (``Profile.from_bytes``, ``read_profile``) and asks it which files a variant
+needs (``Profile.variant_files``) instead of decoding the JSON itself.
+
 A profile folder ``<root>/<profile_id>/`` holds the release files for one or both variants
 and ``.prepared.json``, written last by ``tether fetch`` once every file was verified. At
 start-up nothing is hashed: a folder is *complete for a variant* when ``.prepared.json`` is
@@ -15,15 +19,22 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tether.errors import ManifestError, RuntimeOptionError
-from tether.names import PROBE_FILE, PROFILE_FILE, TOKENIZER_FILE
+from tether.names import (
+    EXTERNAL_DATA_KEY,
+    LEGACY_EXTERNAL_DATA_KEY,
+    PREPARED_FILE,
+    PROBE_FILE,
+    PROFILE_FILE,
+    TOKENIZER_FILE,
+)
 from tether.paths import check_relative_path
-from tether.prepared import PREPARED_FILE, Prepared, read_prepared
+from tether.prepared import Prepared, read_prepared
 
 POOLINGS = ("mean", "cls", "last")
 #: The fields that must stay equal for stored vectors to stay comparable.
@@ -45,16 +56,21 @@ REASONS: dict[str, str] = {
     "missing_probe": "probe.json is missing (needed for the self-test)",
     "zero_byte": "zero-byte file",
     "size_differs": "file size differs from .prepared.json",
+    "unreadable": "the folder cannot be read",
+    # Found only by loading (tether.load): complete by the stat-only check, but broken.
+    "unloadable": "model or tokenizer cannot be loaded",
+    "probe_mismatch": "probe self-test failed",
+    "bad_output": "model outputs NaN or infinite values",
 }
 
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """One model variant of a profile: its ONNX file and optional external-data files."""
+    """One model variant of a profile: its ONNX file and declared external-data files."""
 
     name: str
     file: str
-    data: tuple[str, ...] = ()
+    external_data: tuple[str, ...] = ()
     quantization: Mapping[str, Any] | None = None
 
     @property
@@ -83,6 +99,39 @@ class Profile:
     output: str
     variants: Mapping[str, VariantSpec]
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, *, where: str = PROFILE_FILE) -> Profile:
+        """The Profile in profile.json's bytes; a one-line ManifestError for any bad input."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ManifestError(
+                f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                _REFETCH_HINT,
+            ) from exc
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+            raise ManifestError(f"{where} is not valid JSON ({exc})", _REFETCH_HINT) from exc
+        return parse_profile(data, where=where)
+
+    def variant_files(self, listing: Iterable[str]) -> dict[str, list[str]]:
+        """Variant -> the files it needs: its model file first, then its external-data sidecars.
+
+        Sidecars are the declared ones and every ``<model file>_data*`` in ``listing`` (a
+        MANIFEST's or .prepared.json's files): onnx writes ``model.onnx_data``,
+        ``model.onnx_data_1``, ... beside the model (tests/test_profile.py pins this).
+        """
+        listed = list(listing)
+        return {
+            name: [
+                spec.file,
+                *sorted(
+                    set(spec.external_data)
+                    | {rel for rel in listed if rel.startswith(spec.file + "_data")}
+                ),
+            ]
+            for name, spec in self.variants.items()
+        }
 
     def model_id(self, variant: str) -> str:
         """The id stamped on vectors: ``local-text-retrieval-v1-384d-int8-mlen256``.
@@ -116,11 +165,14 @@ def check_expect(expect: Mapping[str, Any]) -> Mapping[str, Any]:
     return expect
 
 
+_REFETCH_HINT = "repair it: tether fetch --repair"
+
+
 def parse_profile(data: Any, *, where: str = PROFILE_FILE) -> Profile:
     """A Profile from profile.json's decoded JSON; ManifestError naming the bad field."""
 
     def bad(problem: str) -> ManifestError:
-        return ManifestError(f"{where}: {problem}", "re-fetch the profile: tether fetch")
+        return ManifestError(f"{where}: {problem}", _REFETCH_HINT)
 
     if not isinstance(data, dict):
         raise bad("not a JSON object")
@@ -154,16 +206,23 @@ def parse_profile(data: Any, *, where: str = PROFILE_FILE) -> Profile:
     for name, spec in variants_raw.items():
         if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
             raise bad(f"variant {name!r} needs a 'file'")
-        data_files = spec.get("data", [])
-        if not isinstance(data_files, list) or not all(isinstance(f, str) for f in data_files):
-            raise bad(f"variant {name!r}: 'data' must be a list of paths")
+        sidecars: list[str] = []
+        for key in (EXTERNAL_DATA_KEY, LEGACY_EXTERNAL_DATA_KEY):
+            declared = spec.get(key, [])
+            if isinstance(declared, str) and key == EXTERNAL_DATA_KEY:
+                declared = [declared]  # what tether build writes (tests/test_profile.py)
+            if not isinstance(declared, list) or not all(isinstance(f, str) for f in declared):
+                raise bad(f"variant {name!r}: {key!r} must be a list of paths")
+            sidecars += declared
         quantization = spec.get("quantization")
         if quantization is not None and not isinstance(quantization, dict):
             raise bad(f"variant {name!r}: 'quantization' must be an object")
         variants[name] = VariantSpec(
             name=name,
             file=check_relative_path(spec["file"], where=where),
-            data=tuple(check_relative_path(f, where=where) for f in data_files),
+            external_data=tuple(
+                check_relative_path(f, where=where) for f in dict.fromkeys(sidecars)
+            ),
             quantization=quantization,
         )
     return Profile(
@@ -181,14 +240,50 @@ def parse_profile(data: Any, *, where: str = PROFILE_FILE) -> Profile:
 
 
 def read_profile(folder: Path) -> Profile:
-    """The folder's profile.json; FileNotFoundError when absent, ManifestError when invalid."""
+    """The folder's profile.json; FileNotFoundError when absent, ManifestError when invalid
+    or unreadable (a folder in its place, no permission)."""
     path = Path(folder) / PROFILE_FILE
-    text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc})", "re-fetch the profile") from exc
-    return parse_profile(data, where=str(path))
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError(f"{path} cannot be read ({reason})", _REFETCH_HINT) from exc
+    return Profile.from_bytes(raw, where=str(path))
+
+
+def already_prepared(folder: Path, name: str, release: str, variants: str) -> Prepared | None:
+    """The folder's record when it already holds ``release`` for ``variants``, else None.
+
+    Stat-only (no hashing, no store): every listed file must exist with its recorded size.
+    ``variants`` is fp32, int8, or both (every variant profile.json declares).
+    """
+    folder = Path(folder)
+    try:
+        prepared = read_prepared(folder)
+    except ManifestError:
+        return None
+    if prepared is None or prepared.name != name or prepared.release != release:
+        return None
+    if variants != "both":
+        wanted = [variants]
+    else:
+        try:
+            wanted = sorted(read_profile(folder).variants)
+        except FileNotFoundError:
+            wanted = []  # a generic artifact: no variants
+        except (OSError, ManifestError):
+            return None  # an unreadable profile.json: fetch it again
+    if prepared.variants != wanted:
+        return None
+    for rel, entry in prepared.files.items():
+        try:
+            if (folder / rel).stat().st_size != entry.size:
+                return None
+        except OSError:
+            return None
+    return prepared
 
 
 @dataclass(frozen=True)
@@ -221,7 +316,12 @@ class ProfileFolder:
         cls, folder: Path, profile_id: str, expect: Mapping[str, Any] | None = None
     ) -> ProfileFolder:
         folder = Path(folder)
-        if not folder.is_dir():
+        try:
+            is_dir = folder.is_dir()
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte from a variable
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return cls(folder, rejection=Rejection("unreadable", detail))
+        if not is_dir:
             return cls(folder, rejection=Rejection("not_found"))
         try:
             prepared = read_prepared(folder)
@@ -233,7 +333,7 @@ class ProfileFolder:
             profile = read_profile(folder)
         except FileNotFoundError:
             return cls(folder, prepared=prepared, rejection=Rejection("missing_profile"))
-        except (ManifestError, UnicodeDecodeError) as exc:
+        except ManifestError as exc:
             return cls(
                 folder, prepared=prepared, rejection=Rejection("profile_malformed", str(exc))
             )
@@ -270,17 +370,12 @@ class ProfileFolder:
         )
         if rejection is not None:
             return rejection
-        for sidecar in self.sidecars(spec):
+        _, *sidecars = self.profile.variant_files(self.prepared.files)[variant]
+        for sidecar in sidecars:
             rejection = self._check_file(sidecar, "missing_sidecar")
             if rejection is not None:
                 return rejection
         return self._check_file(PROBE_FILE, "missing_probe") if need_probe else None
-
-    def sidecars(self, spec: VariantSpec) -> list[str]:
-        """The variant's external-data files: declared ones and ``<file>_data*`` in the record."""
-        assert self.prepared is not None
-        listed = {rel for rel in self.prepared.files if rel.startswith(spec.file + "_data")}
-        return sorted(listed | set(spec.data))
 
     def _other_complete_variant(self, variant: str) -> str | None:
         assert self.profile is not None

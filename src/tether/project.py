@@ -1,8 +1,10 @@
 """The consuming project: its folder, its settings table, and the defaults they give.
 
 Settings live in ``tether.toml`` at the project's root, or in ``[tool.tether]`` of its
-pyproject.toml. The spine reads only two top-level keys (``store``, ``name``); the build
-recipe (tether.recipe) reads the rest of the same table.
+pyproject.toml. :class:`Project` is the one reader of that file: other rooms take a
+``Project`` (or one of its tables) rather than reading TOML. The spine reads two top-level
+keys (``store``, ``name``) and ``[trust]``; the build recipe (tether.recipe), the gate
+(``[gate]``) and the bundle (``[bundle]``) read the rest of the same table.
 """
 
 from __future__ import annotations
@@ -24,17 +26,30 @@ else:  # pragma: no cover
 
 
 def read_settings(project_dir: Path) -> tuple[dict[str, Any], Path | None]:
-    """The tether settings table and the file it came from ({} and None when there is none)."""
+    """The tether settings table and the file it came from ({} and None when there is none).
+
+    Project.load's helper; other rooms take a Project instead of calling it.
+    """
     project_dir = Path(project_dir)
     for path, table_path in (
         (project_dir / RECIPE_FILE, ()),
         (project_dir / PYPROJECT_FILE, ("tool", "tether")),
     ):
-        if not path.is_file():
-            continue
         try:
-            table: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            if not path.is_file():
+                continue
+            raw = path.read_bytes()
+        except OSError as exc:  # a folder name too long, no permission
+            raise ConfigError(f"{path} cannot be read ({exc.strerror or exc})") from exc
+        try:
+            table: Any = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path} is not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from exc
+        # ValueError: an integer of over 4300 digits; RecursionError: absurdly deep arrays
+        # (tests/test_parsers_fuzz.py).
+        except (ValueError, RecursionError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
         for key in table_path:
             table = table.get(key) if isinstance(table, dict) else None
@@ -48,15 +63,41 @@ def read_settings(project_dir: Path) -> tuple[dict[str, Any], Path | None]:
 
 @dataclass
 class Project:
-    """A consuming repo: where .model-version lives and which store and name it uses."""
+    """A consuming repo: where .model-version lives and which store and name it uses.
+
+    ``settings`` is the tether table; ``settings_file`` the file it came from (None when the
+    project has none, and then every setting takes its default).
+    """
 
     dir: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    settings_file: Path | None = None
 
     @classmethod
     def load(cls, project_dir: Path | str = ".") -> Project:
-        settings, _ = read_settings(Path(project_dir))
-        return cls(Path(project_dir).absolute(), settings)
+        settings, settings_file = read_settings(Path(project_dir))
+        return cls(Path(project_dir).absolute(), settings, settings_file)
+
+    @property
+    def settings_dir(self) -> Path:
+        """The folder relative paths in the settings are relative to (the file's folder)."""
+        return self.settings_file.parent.absolute() if self.settings_file else self.dir
+
+    @property
+    def where(self) -> str:
+        """The settings' name in messages: ``tether.toml`` or ``pyproject.toml [tool.tether]``."""
+        if self.settings_file is None or self.settings_file.name == RECIPE_FILE:
+            return RECIPE_FILE
+        return f"{self.settings_file.name} [tool.tether]"
+
+    def table(self, key: str) -> Any:
+        """The settings' ``[key]`` table as written (None when absent; callers validate it)."""
+        return self.settings.get(key)
+
+    @property
+    def profile_id(self) -> str | None:
+        """``[profile] id``, None when the settings name none."""
+        return _profile_id(self.settings)
 
     def store_url(self, option: str | None = None) -> str:
         recipe_store = self.settings.get("store")

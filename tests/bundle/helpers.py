@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.factories import make_small_release
-from tether.spine.release import publish_release
+from tether.spine import publish_release
 from tether.stores.file import FileStore
 
 PROFILE_ID = "local-text-retrieval-v1"

@@ -20,8 +20,7 @@ from tether.bundle.audit import audit_bundle
 from tether.cli import main
 from tether.errors import IntegrityError
 from tether.hashing import sha256_file
-from tether.spine.fetch import fetch_release
-from tether.spine.release import publish_release
+from tether.spine import fetch_release, publish_release
 from tether.stores.file import FileStore
 
 PROFILE = f"embedding_models/{PROFILE_ID}"
@@ -54,7 +53,7 @@ def files_below(folder: Path) -> set[str]:
 def test_bundle_lays_out_the_pinned_release_where_the_runtime_looks(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tether("bundle", "--dest", "build/b", "--variant", "int8").output
+    out = tether("bundle", "--out", "build/b", "--variant", "int8").output
     assert f"bundled {PROFILE_ID} model-v1.0.0 [int8]" in out
     bundle = project / "build" / "b"
     assert files_below(bundle) == {
@@ -83,14 +82,14 @@ def test_bundle_lays_out_the_pinned_release_where_the_runtime_looks(
 
 
 def test_bundle_verify_requires_the_variants_asked_for(project: Path) -> None:
-    tether("bundle", "--dest", "build/b", "--variant", "int8")
+    tether("bundle", "--out", "build/b", "--variant", "int8")
     result = tether("bundle", "verify", "build/b", "--variant", "fp32", code=1)
     assert f"missing: {PROFILE} variant fp32 (bundled: int8)" in result.output
     tether("bundle", "verify", "build/b", "--variant", "int8")
 
 
 def test_bundle_verify_names_each_problem(project: Path) -> None:
-    tether("bundle", "--dest", "build/b")  # both variants: model.onnx has a sidecar
+    tether("bundle", "--out", "build/b")  # both variants: model.onnx has a sidecar
     folder = project / "build" / "b" / PROFILE
     model = folder / "onnx" / "model_quantized.onnx"
     size = model.stat().st_size
@@ -118,7 +117,7 @@ def test_bundle_verify_names_each_problem(project: Path) -> None:
 
 def test_bundle_verify_checks_the_manifest_too(project: Path) -> None:
     """A file changed together with .prepared.json still differs from the signed-off MANIFEST."""
-    tether("bundle", "--dest", "build/b", "--variant", "int8")
+    tether("bundle", "--out", "build/b", "--variant", "int8")
     folder = project / "build" / "b" / PROFILE
     (folder / "tokenizer.json").write_text('{"version": "2.0"}')
     prepared = json.loads((folder / ".prepared.json").read_text())
@@ -138,10 +137,10 @@ def test_bundle_verify_checks_the_manifest_too(project: Path) -> None:
 def test_rebundle_replaces_and_a_failure_keeps_the_previous_bundle(
     project: Path, store: FileStore, tmp_path: Path
 ) -> None:
-    tether("bundle", "--dest", "build/b", "--variant", "int8")
+    tether("bundle", "--out", "build/b", "--variant", "int8")
     publish_release(store, make_small_release(tmp_path / "b2", seed=7), version="1.0.1")
     tether("pin", "1.0.1")
-    tether("bundle", "--dest", "build/b", "--variant", "int8")
+    tether("bundle", "--out", "build/b", "--variant", "int8")
     assert read_record(project / "build" / "b").profiles[0].release == "model-v1.0.1"
 
     publish_release(store, make_small_release(tmp_path / "b3", seed=9), version="1.0.2")
@@ -149,7 +148,7 @@ def test_rebundle_replaces_and_a_failure_keeps_the_previous_bundle(
     with open(stored, "r+b") as handle:
         handle.truncate(1000)
     tether("pin", "1.0.2")
-    result = tether("bundle", "--dest", "build/b", "--variant", "int8", code=1)
+    result = tether("bundle", "--out", "build/b", "--variant", "int8", code=1)
     assert "onnx/model_quantized.onnx" in result.output and "MANIFEST digest" in result.output
     checks = verify_bundle(project / "build" / "b")
     assert checks[0].profiles[0].prepared.release == "model-v1.0.1"
@@ -159,7 +158,7 @@ def test_rebundle_replaces_and_a_failure_keeps_the_previous_bundle(
 def test_bundle_refuses_to_replace_a_folder_that_is_not_a_bundle(project: Path) -> None:
     (project / "dist").mkdir()
     (project / "dist" / "keep.txt").write_text("mine")
-    result = tether("bundle", "--dest", "dist", code=2)
+    result = tether("bundle", "--out", "dist", code=2)
     assert "is not empty and is not a tether bundle" in result.output
     assert (project / "dist" / "keep.txt").read_text() == "mine"
 
@@ -168,13 +167,13 @@ def test_bundle_reuses_a_fetched_profile_but_rehashes_it(
     project: Path, store: FileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fetched = fetch_release(store, PROFILE_ID, "1.0.0", project / "data" / "embedding_models")
-    out = tether("bundle", "--dest", "build/b", "--variant", "int8").output
+    out = tether("bundle", "--out", "build/b", "--variant", "int8").output
     assert "(0 downloaded," in out
 
     # a seed file changed after its fetch is not bundled: it is downloaded again
     model = fetched.folder / "onnx" / "model_quantized.onnx"
     write_random(model, model.stat().st_size, seed=42)
-    out = tether("bundle", "--dest", "build/b2", "--variant", "int8").output
+    out = tether("bundle", "--out", "build/b2", "--variant", "int8").output
     assert "(1 downloaded," in out
     bundled = project / "build" / "b2" / PROFILE / "onnx" / "model_quantized.onnx"
     assert sha256_file(bundled) != sha256_file(model)
@@ -190,16 +189,16 @@ def test_a_release_named_otherwise_lands_in_its_profile_id_folder(
     (project / "tether.toml").write_text(f'store = "{store.url}"\nname = "minilm"\n')
     (project / ".model-version").write_text("1.0.0\n")
     monkeypatch.chdir(project)
-    tether("bundle", "--dest", "b", "--variant", "int8")
+    tether("bundle", "--out", "b", "--variant", "int8")
     record = read_record(project / "b")
     assert (record.profiles[0].path, record.profiles[0].name) == (PROFILE, "minilm")
     tether("bundle", "verify", "b")
 
 
 def test_options_of_the_group_are_refused_with_a_subcommand(project: Path) -> None:
-    tether("bundle", "--dest", "build/b")
-    result = tether("bundle", "--dest", "x", "verify", "build/b", code=2)
-    assert "--dest belong(s) to `tether bundle` itself" in result.output
+    tether("bundle", "--out", "build/b")
+    result = tether("bundle", "--out", "x", "verify", "build/b", code=2)
+    assert "--out belong(s) to `tether bundle` itself" in result.output
 
 
 def test_nothing_to_verify_is_a_failure(tmp_path: Path) -> None:
@@ -253,7 +252,7 @@ sha256 = "{digest}"
 """
     project = make_project(tmp_path, store, extra_toml=assets)
     monkeypatch.chdir(project)
-    out = tether("bundle", "--dest", "build/b", "--variant", "int8").output
+    out = tether("bundle", "--out", "build/b", "--variant", "int8").output
     assert "2 asset(s)" in out
     bundle = project / "build" / "b"
     cached = bundle / "tiktoken_cache" / "fb374d419588a4632f3f557e76b4b70aebbca790"
@@ -274,7 +273,7 @@ sha256 = "{digest}"
 
     # a download that differs from the declared digest is refused; the old bundle stays
     encoding.write_bytes(b"changed upstream")
-    result = tether("bundle", "--dest", "build/b", code=1)
+    result = tether("bundle", "--out", "build/b", code=1)
     assert "asset tiktoken_cache from" in result.output and "nothing was kept" in result.output
     assert cached.is_file()
 
@@ -288,13 +287,13 @@ def test_asset_declarations_are_checked(
         tmp_path, store, extra_toml='\n[[bundle.assets]]\nname = "x"\npath = "data/f.bin"\n'
     )
     monkeypatch.chdir(project)
-    result = tether("bundle", "--dest", "b", code=2)
+    result = tether("bundle", "--out", "b", code=2)
     assert "sha256 is missing" in result.output
     assert "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" in result.output
     (project / "tether.toml").write_text(
         (project / "tether.toml").read_text().replace('name = "x"', 'name = "embedding_models"')
     )
-    assert "is taken" in tether("bundle", "--dest", "b", code=2).output
+    assert "is taken" in tether("bundle", "--out", "b", code=2).output
     assert not (project / "b").exists()
 
 
@@ -302,7 +301,7 @@ def test_asset_declarations_are_checked(
 
 
 def test_audit_bundle_of_a_built_app(project: Path) -> None:
-    tether("bundle", "--dest", "build/b", "--variant", "int8")
+    tether("bundle", "--out", "build/b", "--variant", "int8")
     internal = project / "dist" / "app" / "_internal"
     shutil.copytree(project / "build" / "b", internal)  # what the PyInstaller hook collects
     (internal / "libpython3.11.so").write_bytes(b"not ours")
@@ -327,7 +326,7 @@ def test_a_profile_folder_layout_without_record_verifies_and_audits(
     """Nuitka's --include-data-dir of data/embedding_models: profile folders, lock files."""
     models = project / "data" / "embedding_models"
     fetch_release(store, PROFILE_ID, "1.0.0", models, variants="int8")
-    assert any(p.name.endswith(".lock") for p in models.iterdir())
+    assert any(p.name.endswith(".lock") for p in (models / ".tether").iterdir())
     app = project / "app.dist"
     shutil.copytree(models, app / "data" / "embedding_models")
     (found,) = find_bundles(app)
@@ -339,7 +338,7 @@ def test_a_profile_folder_layout_without_record_verifies_and_audits(
 
 
 def test_verify_bundle_raises_integrity_error(project: Path) -> None:
-    tether("bundle", "--dest", "build/b", "--variant", "int8")
+    tether("bundle", "--out", "build/b", "--variant", "int8")
     (project / "build" / "b" / PROFILE / "profile.json").unlink()
     with pytest.raises(IntegrityError) as info:
         verify_bundle(project / "build" / "b")
@@ -353,17 +352,17 @@ def test_bundle_checks_the_signature_and_ships_it(
     tmp_path: Path, store: FileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.factories import KeyPair
-    from tether.signing import sign_release
+    from tether.spine import sign_release
 
     key = KeyPair(tmp_path, "release")
     project = make_project(tmp_path, store, extra_toml=f'\n[trust]\nkeys = ["{key.public}"]\n')
     monkeypatch.chdir(project)
-    result = tether("bundle", "--dest", "b", "--variant", "int8", code=1)
+    result = tether("bundle", "--out", "b", "--variant", "int8", code=1)
     assert "unsigned" in result.output.lower()  # policy "require": an unsigned release is refused
     assert not (project / "b").exists()
 
     sign_release(store, PROFILE_ID, "1.0.0", key.signer)
-    tether("bundle", "--dest", "b", "--variant", "int8")
+    tether("bundle", "--out", "b", "--variant", "int8")
     assert (project / "b" / PROFILE / "model.sig").is_file()
     tether("bundle", "verify", "b")
     out = tether("audit", "--bundle", "b").output
@@ -372,7 +371,7 @@ def test_bundle_checks_the_signature_and_ships_it(
     assert "signed by key" in tether("bundle", "verify", "--signature", "b").output
 
     other = KeyPair(tmp_path, "other")
-    refused = tether("bundle", "verify", "--key", str(other.public), "b", code=1)
+    refused = tether("bundle", "verify", "--trusted-key", str(other.public), "b", code=1)
     assert "is signed by key" in refused.output and "other.pub" in refused.output
     (project / "b" / PROFILE / "model.sig").unlink()
     tether("bundle", "verify", "b")  # the files are still the release's

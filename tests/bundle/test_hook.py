@@ -18,7 +18,7 @@ from tether.bundle.pyinstaller import (
     require_runtime,
     runtime_problems,
 )
-from tether.spine.fetch import fetch_release
+from tether.spine import fetch_release
 from tether.stores.file import FileStore
 
 PROFILE = f"embedding_models/{PROFILE_ID}"

@@ -21,7 +21,7 @@ import tether
 from tether.bundle.init import PYINSTALLER_VERSION, REVISION_PLACEHOLDER
 from tether.cli import main
 from tether.errors import ConfigError
-from tether.spine.pin import read_pin
+from tether.spine import read_pin
 
 COMMIT = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
 SAMPLE = "1.0.1"  # what shell variables and ${{ }} expressions stand for when parsing
@@ -123,14 +123,28 @@ def test_init_writes_a_recipe_the_build_accepts_and_a_pin(tmp_path: Path) -> Non
     recipe = load_recipe(tmp_path)
     assert recipe.profile_id == "local-text-retrieval-v1"
     assert recipe.source.revision == COMMIT
-    from tether.bundle.assets import bundle_settings
+    from tether.bundle import BundleSettings, bundle_settings
     from tether.project import Project
 
-    settings = Project.load(tmp_path).settings
-    assert bundle_settings(settings, "tether.toml") == {
-        "variant": "int8",
-        "dest": "build/tether-bundle",
-    }
+    project = Project.load(tmp_path)
+    assert project.table("bundle") == {"variant": "int8", "dest": "build/tether-bundle"}
+    assert bundle_settings(project) == BundleSettings(tmp_path / "build" / "tether-bundle", "int8")
+    # the command's options win over the table
+    given = bundle_settings(project, dest=Path("out"), variant="fp32")
+    assert (given.dest, given.variant) == (tmp_path / "out", "fp32")
+
+
+def test_bundle_settings_name_the_file_and_the_bad_key(tmp_path: Path) -> None:
+    from tether.bundle import bundle_settings
+    from tether.project import Project
+
+    (tmp_path / "tether.toml").write_text('[bundle]\nvariant = "fp16"\n')
+    with pytest.raises(ConfigError, match=r"^tether.toml: \[bundle\] variant must be one of"):
+        bundle_settings(Project.load(tmp_path))
+    (tmp_path / "tether.toml").unlink()
+    (tmp_path / "pyproject.toml").write_text('[tool.tether.bundle]\ndestination = "x"\n')
+    with pytest.raises(ConfigError, match=r"\[tool.tether\]: unknown key 'destination'"):
+        bundle_settings(Project.load(tmp_path))
 
 
 def test_init_without_revision_leaves_a_placeholder_the_build_refuses(tmp_path: Path) -> None:
@@ -148,8 +162,8 @@ def test_init_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
     assert f"kept  {tmp_path / '.model-version'} (exists; --force replaces it)" in out
     assert read_pin(tmp_path) == "2.3.4"
     assert (tmp_path / ".github" / "workflows" / "release.yml").is_file()
-    init(tmp_path, "--force", "--pin", "v1.2.0")
-    assert read_pin(tmp_path) == "1.2.0"  # normalised, never "v1.2.0"
+    init(tmp_path, "--force", "--pin", "v2.4.0")
+    assert read_pin(tmp_path) == "2.4.0"  # normalised, never "v2.4.0"
 
 
 @pytest.mark.parametrize(
@@ -321,7 +335,7 @@ def test_gitlab_ci(tmp_path: Path) -> None:
 
 def test_parse_tether_refuses_what_the_cli_refuses() -> None:
     with pytest.raises(click.UsageError):
-        parse_tether(["bundle", "--dest"])
+        parse_tether(["bundle", "--out"])
     with pytest.raises(click.UsageError):
         parse_tether(["bundel", "verify", "x"])
     with pytest.raises(click.UsageError):

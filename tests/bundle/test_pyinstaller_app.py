@@ -25,7 +25,7 @@ from click.testing import CliRunner
 import tether
 from tests.real_models import PROFILE_ID, cached_minilm_build
 from tether.cli import main
-from tether.spine.release import publish_release
+from tether.spine import publish_release
 from tether.stores.file import FileStore
 
 APP = Path(__file__).resolve().parents[2] / "examples" / "app" / "app.py"

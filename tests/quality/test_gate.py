@@ -11,17 +11,26 @@ from click.testing import CliRunner
 from tests.factories import NAME
 from tests.factories import make_small_release as make_profile_release
 from tether.cli import main
-from tether.errors import ConfigError, ProfileCompatibilityError
+from tether.errors import ConfigError, ManifestError, ProfileCompatibilityError
+from tether.project import Project
 from tether.quality.evaluate import write_eval
 from tether.quality.gate import (
     GateSettings,
-    bump_profile_id,
-    compatibility_problems,
+    RecordedParity,
     gate_settings,
+    recorded_parity,
     run_gate,
 )
-from tether.spine.pin import pin_release, read_pin
-from tether.spine.release import PROMOTED, WITHDRAWN, promote, publish_release, release_info
+from tether.spine import (
+    PROMOTED,
+    WITHDRAWN,
+    pin_release,
+    promote,
+    publish_release,
+    read_pin,
+    release_info,
+)
+from tether.spine.compatibility import bump_profile_id, compatibility_problems
 from tether.stores.file import FileStore
 
 PROFILE = {
@@ -41,7 +50,7 @@ def evals(ndcg: float, variants: tuple[str, ...] = ("fp32", "int8")) -> dict:
     }
 
 
-BUILT = {"Build": {"parity": "int8 vs fp32 cosine mean 0.99400 min 0.97500 over 215 texts"}}
+BUILT = RecordedParity(mean=0.994, min=0.975, source="probe.json")
 
 
 def test_gate_passes_within_one_point_and_fails_beyond() -> None:
@@ -56,7 +65,7 @@ def test_gate_passes_within_one_point_and_fails_beyond() -> None:
 
 
 def test_gate_checks_recorded_int8_parity_against_default_thresholds() -> None:
-    lowered = {"Build": {"parity": "int8 vs fp32 cosine mean 0.95600 min 0.90100 over 215"}}
+    lowered = RecordedParity(mean=0.956, min=0.901, source="probe.json")
     result = run_gate(evals(0.9), None, lowered, GateSettings(), candidate="1", baseline=None)
     assert [c.name for c in result.failures] == ["int8 parity"]
     assert "mean 0.95600 min 0.90100 as built (needs mean >= 0.985" in result.failures[0].detail
@@ -64,6 +73,21 @@ def test_gate_checks_recorded_int8_parity_against_default_thresholds() -> None:
         evals(0.9, ("fp32",)), None, lowered, GateSettings(), candidate="1", baseline=None
     )
     assert fp32_only.passed
+    unrecorded = run_gate(evals(0.9), None, None, GateSettings(), candidate="1", baseline=None)
+    assert unrecorded.passed and "not recorded" in unrecorded.checks[0].detail
+
+
+def test_recorded_parity_reads_the_numbers_probe_json_holds() -> None:
+    numbers = {"parity": {"int8": {"reference": "fp32", "mean": 0.9941, "min": 0.9752}}}
+    line = {"Build": {"parity": "int8 vs fp32 cosine mean 0.10000 min 0.10000 over 215 texts"}}
+    # the numbers win over the human line of MANIFEST.txt, which is never parsed for them
+    assert recorded_parity(numbers, line) == RecordedParity(0.9941, 0.9752, "probe.json")
+    # a release built before probe.json held the numbers: its MANIFEST line still reads
+    assert recorded_parity({"texts": []}, line) == RecordedParity(0.1, 0.1, "MANIFEST.txt")
+    assert recorded_parity(None, {}) is None  # not built by tether build
+    assert recorded_parity({"parity": {"fp32": {"mean": 1.0, "min": 1.0}}}, {}) is None
+    with pytest.raises(ManifestError, match=r"parity\.int8 needs the numbers"):
+        recorded_parity({"parity": {"int8": {"mean": "0.99", "min": 0.9}}}, {})
 
 
 def test_gate_settings_from_recipe(tmp_path: Path) -> None:
@@ -80,6 +104,9 @@ def test_gate_settings_from_recipe(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown key 'max_dorp'"):
         gate_settings(tmp_path)
     assert gate_settings(tmp_path / "none") == GateSettings()
+    # a Project's settings, read once by the command, are not read again
+    read_once = Project(tmp_path / "gone", {"gate": {"max_drop": 0.03}})
+    assert gate_settings(read_once).max_drop == 0.03
 
 
 def test_compatibility_problems_name_the_difference() -> None:
@@ -167,13 +194,13 @@ def test_promote_refuses_a_contract_break_even_with_force(
     project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store written by an older tether (no release guard) still cannot promote it."""
-    import tether.quality.gate
+    import tether.spine.release
 
     store = FileStore(project_dir / "releases")
     _release(store, tmp_path / "a", "1.0.0")
     promote(store, NAME, "1.0.0")
     pin_release(store, NAME, "1.0.0", project_dir)
-    monkeypatch.setattr(tether.quality.gate, "check_folder_compatible", lambda *a, **k: None)
+    monkeypatch.setattr(tether.spine.release, "check_folder_compatible", lambda *a, **k: None)
     _release(store, tmp_path / "b", "1.1.0", normalize=False)
     result = CliRunner().invoke(main, ["promote", "1.1.0", "--force", "--reason", "x"])
     assert result.exit_code == 1

@@ -11,8 +11,7 @@ from click.testing import CliRunner
 from tests.real_models import PROFILE_ID, build_minilm
 from tether.cli import main
 from tether.quality.evaluate import EVAL_RECORD, read_eval
-from tether.spine.pin import read_pin
-from tether.spine.release import PROMOTED, WITHDRAWN, release_info
+from tether.spine import PROMOTED, WITHDRAWN, read_pin, release_info
 from tether.stores.file import FileStore
 
 
@@ -52,7 +51,7 @@ def test_gate_promote_force_revert_guard(
     assert record["baseline"]["deltas"]["fp32"]["ndcg@10"] == 0.0
 
     # tether eval: both, deltas, agreement; from the records (same dataset bytes)
-    shown = cli("eval", "--candidate", "1.1.0", "--baseline", "1.0.0")
+    shown = cli("eval", "--candidate", "1.1.0", "--compare-with", "1.0.0")
     assert "fp32    ndcg@10" in shown and "+0.00" in shown and "int8 vs fp32 (1.1.0)" in shown
 
     # per-tensor int8: same contract (the guard lets it in), refused by promote

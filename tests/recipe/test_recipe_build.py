@@ -229,6 +229,26 @@ def test_parity_numbers_and_timings_are_reported(tiny_build: Any) -> None:
     assert {"source", "export fp32", "parity int8", "total"} <= set(tiny_build.timings)
 
 
+def test_probe_json_records_the_parity_as_numbers(tiny_build: Any) -> None:
+    """The promotion gate reads these numbers (tether.quality.gate), never the MANIFEST line."""
+    from tether.quality import recorded_parity
+
+    probe = json.loads((tiny_build.out_dir / "probe.json").read_text())
+    int8 = tiny_build.parity["int8"]
+    assert probe["parity"] == {
+        "fp32": tiny_build.parity["fp32"].as_record(),
+        "int8": {
+            "reference": "fp32",
+            "mean": int8.mean,
+            "min": int8.min,
+            "texts": int8.count,
+            "batch_size": int8.batch_size,
+        },
+    }
+    parity = recorded_parity(probe, {})
+    assert parity is not None and (parity.mean, parity.min) == (int8.mean, int8.min)
+
+
 # --- reproducibility and provenance -------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""`tether build`: progress, one-line errors, --verify-against (on the tiny checkpoint)."""
+"""`tether build`: progress, one-line errors, --compare-with (on the tiny checkpoint)."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_missing_build_extra_names_the_install(
 def test_verify_against_passes_then_names_a_changed_file(
     tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
-    from tether.spine.release import publish_release
+    from tether.spine import publish_release
     from tether.stores import open_store
 
     project = tmp_path / "project"
@@ -131,7 +131,7 @@ def test_verify_against_passes_then_names_a_changed_file(
     publish_release(open_store(str(store_dir)), Path(out.strip()), version="1.0.0")
 
     args = ("build", "--project", str(project), "--store", str(store_dir))
-    code, out, err = _run(*args, "--verify-against", "v1.0.0", "--out", str(tmp_path / "re"))
+    code, out, err = _run(*args, "--compare-with", "v1.0.0", "--out", str(tmp_path / "re"))
     assert code == 0, err
     assert "rebuild matches tiny-profile-v1 model-v1.0.0" in out
 
@@ -140,7 +140,7 @@ def test_verify_against_passes_then_names_a_changed_file(
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0x01
     stored.write_bytes(bytes(data))
-    code, _, err = _run(*args, "--verify-against", "1.0.0")
+    code, _, err = _run(*args, "--compare-with", "1.0.0")
     assert code == 1
     assert "rebuild does not match tiny-profile-v1 model-v1.0.0" in _one_error_line(err)
     assert "onnx/model_quantized.onnx: the stored file differs" in err
@@ -157,7 +157,7 @@ def test_verify_against_unknown_version_fails_before_building(
         str(project),
         "--store",
         str(tmp_path / "s"),
-        "--verify-against",
+        "--compare-with",
         "9.9.9",
     )
     assert code == 2
@@ -170,7 +170,7 @@ def test_verify_report_names_rebuild_differences(tiny_checkpoint: Path, tmp_path
     import shutil
 
     from tether.recipe.verify import verify_against
-    from tether.spine.release import publish_release
+    from tether.spine import publish_release
     from tether.stores import open_store
 
     project = tmp_path / "project"
@@ -209,7 +209,7 @@ def test_verify_report_names_rebuild_differences(tiny_checkpoint: Path, tmp_path
         str(project),
         "--store",
         str(tmp_path / "store"),
-        "--verify-against",
+        "--compare-with",
         "1.0.0",
     )
     assert code == 1

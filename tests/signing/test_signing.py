@@ -36,19 +36,18 @@ from tether.errors import (
     UnsignedReleaseError,
 )
 from tether.manifest import MANIFEST_FILE
-from tether.signing import (
-    KeySigner,
-    generate_key,
-    load_public_key,
-    load_signer,
-    sign_release,
-    verify_folder,
-    verify_signature,
-)
+from tether.names import SIGNATURE_FILE
+from tether.signing import KeySigner, generate_key, load_public_key, load_signer, verify_signature
 from tether.signing._oms import parse_bundle, parse_statement, render_statement, root_digest
-from tether.spine.fetch import download_release, fetch_release
-from tether.spine.release import publish_release
-from tether.spine.trust import SIGNATURE_FILE, verify_signed
+from tether.spine import (
+    attach_signature,
+    download_release,
+    fetch_release,
+    publish_release,
+    sign_release,
+    verify_signed,
+    verify_signed_folder,
+)
 from tether.stores import Store, open_store
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "signing"
@@ -315,7 +314,7 @@ def test_reference_signed_minilm_checkpoint_passes_tether(
     reference_verify_api(dest, release_key.public)
     (dest / "config.json").write_text("{}")
     with pytest.raises(SignedFileChangedError, match=r"config\.json changed after signing"):
-        verify_folder(dest, keys=[release_key.trusted])
+        verify_signed_folder(dest, keys=[release_key.trusted])
 
 
 def test_reference_api_signature_of_minilm_build_passes_tether_fetch(
@@ -332,8 +331,6 @@ def test_reference_api_signature_of_minilm_build_passes_tether_fetch(
     model_signing.signing.Config().use_elliptic_key_signer(private_key=release_key.private).sign(
         dest, signature
     )
-    from tether.signing import attach_signature
-
     attach_signature(store, NAME, version, signature.read_bytes())
     result = fetch_release(
         store, NAME, version, tmp_path / "models", variants="int8", trust=release_key.policy
@@ -349,8 +346,6 @@ def test_attach_refuses_a_signature_of_other_files(
     v1 = publish(store, minilm_build, "1.0.0")
     v2 = publish(store, minilm_source_dir(), "1.0.1", name=NAME)  # other files, same name
     sign_release(store, NAME, v2, release_key.signer)
-    from tether.signing import attach_signature
-
     with pytest.raises(IntegrityError):
         attach_signature(store, NAME, v1, store.read_record(NAME, v2, SIGNATURE_FILE) or b"")
     assert store.read_record(NAME, v1, SIGNATURE_FILE) is None
@@ -399,7 +394,7 @@ def test_signed_release_in_every_store(
 def test_release_sign_cli_with_key_from_environment(
     project_dir: Path, minilm_build: Path, release_key: KeyPair
 ) -> None:
-    """`tether release --sign` in CI: the PEM text in TETHER_SIGNING_KEY, then the
+    """`tether release` signing in CI: the PEM text in TETHER_SIGNING_KEY, then the
     reference verifier checks `tether download`'s folder, and tether's own CLI does too."""
     runner = CliRunner()
     env = {"TETHER_SIGNING_KEY": release_key.private.read_text()}
@@ -407,15 +402,19 @@ def test_release_sign_cli_with_key_from_environment(
     assert result.exit_code == 0, result.output
     assert "signed local-text-retrieval-v1 model-v1.0.0 with key" in result.output
 
-    result = runner.invoke(main, ["download", "1.0.0", "--dest", "dl"])
+    result = runner.invoke(main, ["download", "1.0.0", "--into", "dl"])
     assert result.exit_code == 0, result.output
     assert reference_verify_cli(project_dir / "dl", release_key.public).returncode == 0
-    result = runner.invoke(main, ["verify", "--signature", "--key", str(release_key.public), "dl"])
+    result = runner.invoke(
+        main, ["verify", "--signature", "--trusted-key", str(release_key.public), "dl"]
+    )
     assert result.exit_code == 0, result.output
     assert "files verified against model.sig" in result.output
 
     # A bad key fails before anything is published.
-    bad = runner.invoke(main, ["release", "--from", str(minilm_build), "--sign", "nokey.pem"])
+    bad = runner.invoke(
+        main, ["release", "--from", str(minilm_build), "--signing-key", "nokey.pem"]
+    )
     assert bad.exit_code == 2 and "cannot read signing key" in bad.output
     assert sorted(os.listdir(project_dir / "releases" / NAME)) == [
         "model-v1.0.0",

@@ -12,11 +12,11 @@ from tests.factories import write_random
 from tests.store_harness import StoreHarness
 from tether.cli import main
 from tether.errors import IntegrityError
-from tether.spine.mirror import mirror
-from tether.spine.release import (
+from tether.spine import (
     PROMOTED,
     WITHDRAWN,
     list_releases,
+    mirror,
     promote,
     publish_release,
     withdraw,

@@ -32,21 +32,21 @@ from tether.errors import (
 )
 from tether.hashing import list_files, sha256_file
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest, render_manifest
+from tether.names import DOWNGRADE_FILE, SIGNATURE_FILE
 from tether.prepared import PREPARED_FILE
-from tether.signing import sign_release
 from tether.signing._oms import render_statement
-from tether.spine.fetch import fetch_release
-from tether.spine.pin import pin_release, write_pin
-from tether.spine.release import promote, publish_release
-from tether.spine.trust import (
-    DOWNGRADE_FILE,
-    SIGNATURE_FILE,
-    TrustPolicy,
-    highest_verified,
-    load_trust,
-    parse_trust,
+from tether.spine import (
+    audit,
+    fetch_release,
+    pin_release,
+    promote,
+    publish_release,
+    sign_release,
+    verify_profile,
+    write_pin,
 )
-from tether.spine.verify import audit, verify_profile
+from tether.spine.rollback import highest_verified
+from tether.spine.trust import TrustPolicy, load_trust, parse_trust
 from tether.stores.file import FileStore
 
 FP32 = "onnx/model.onnx"
@@ -377,11 +377,12 @@ def test_audit_and_verify_signature(
 
     runner = CliRunner()
     ok = runner.invoke(
-        main, ["verify", "--signature", "--key", str(release_key.public), str(result.folder)]
+        main,
+        ["verify", "--signature", "--trusted-key", str(release_key.public), str(result.folder)],
     )
     assert ok.exit_code == 0 and "signed by key" in ok.output, ok.output
     wrong = runner.invoke(
-        main, ["verify", "--signature", "--key", str(other_key.public), str(result.folder)]
+        main, ["verify", "--signature", "--trusted-key", str(other_key.public), str(result.folder)]
     )
     assert wrong.exit_code == 1 and "does not list" in wrong.output
     no_keys = runner.invoke(main, ["verify", "--signature", "--project", str(tmp_path), "x"])

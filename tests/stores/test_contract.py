@@ -14,10 +14,10 @@ import pytest
 from tests.factories import write_random
 from tests.store_harness import StoreHarness
 from tether.errors import IntegrityError, ReleaseExistsError, ReleaseNotFoundError
-from tether.spine.fetch import fetch_release
-from tether.spine.release import (
+from tether.spine import (
     PROMOTED,
     WITHDRAWN,
+    fetch_release,
     list_releases,
     promote,
     publish_release,

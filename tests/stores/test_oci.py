@@ -26,8 +26,14 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.spine.fetch import FetchResult, fetch_release
-from tether.spine.release import promote, publish_release, read_manifest, withdraw
+from tether.spine import (
+    FetchResult,
+    fetch_release,
+    promote,
+    publish_release,
+    read_manifest,
+    withdraw,
+)
 from tether.stores import open_store
 from tether.stores.base import read_bytes
 from tether.stores.oci import (
@@ -60,6 +66,9 @@ def _model_folder(folder: Path) -> Path:
     (folder / "README.md").write_text("# a model card\n")
     profile = {
         "profile_id": "demo-profile-v1",
+        "dim": 384,
+        "pooling": "mean",
+        "max_length": 256,
         "variants": {
             "fp32": {"file": "onnx/model.onnx"},
             "int8": {
@@ -69,6 +78,9 @@ def _model_folder(folder: Path) -> Path:
         },
     }
     (folder / "profile.json").write_text(json.dumps(profile))
+    (folder / "config.json").write_text(
+        json.dumps({"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 384})
+    )
     return folder
 
 
@@ -94,6 +106,7 @@ def test_release_is_a_modelpack_artifact(
         "onnx/model_quantized.onnx": WEIGHT,
         "tokenizer.json": WEIGHT_CONFIG,
         "profile.json": WEIGHT_CONFIG,
+        "config.json": WEIGHT_CONFIG,
         "README.md": DOC,
         "MANIFEST.txt": DOC,
         "provenance.intoto.json": DOC,
@@ -109,9 +122,29 @@ def test_release_is_a_modelpack_artifact(
     assert config["descriptor"]["version"] == "1.2.0"
     assert config["descriptor"]["revision"] == tether_manifest.fact("Source", "revision")
     assert config["config"]["format"] == "onnx"
-    assert config["config"]["precision"] == "fp32"
+    assert config["config"]["precision"] == "float32"  # ModelPack's vocabulary, not "fp32"
     assert "QInt8" in config["config"]["quantization"]
-    assert config["modelfs"]["diff_ids"] == [layer["digest"] for layer in manifest["layers"]]
+    assert config["config"]["architecture"] == "BertModel"
+    capabilities = config["config"]["capabilities"]
+    assert capabilities == {"inputTypes": ["text"], "outputTypes": ["embedding"]}
+    assert config["descriptor"]["family"] == "bert"  # a model family, never a repo id
+    assert config["modelfs"] == {
+        "type": "layers",
+        "diffIds": [layer["digest"] for layer in manifest["layers"]],
+    }
+    # ModelPack's config schema allows no other keys (additionalProperties: false)
+    assert set(config) == {"descriptor", "config", "modelfs"}
+    assert set(config["descriptor"]) <= {
+        "createdAt", "authors", "family", "name", "docURL", "sourceURL", "datasetsURL",
+        "version", "revision", "vendor", "licenses", "title", "description",
+    }  # fmt: skip
+    assert set(config["config"]) <= {
+        "architecture", "format", "paramSize", "precision", "quantization", "capabilities",
+    }  # fmt: skip
+    for layer in manifest["layers"]:
+        metadata = json.loads(layer["annotations"]["org.cncf.model.file.metadata+json"])
+        assert metadata["name"] == layer["annotations"]["org.cncf.model.filepath"]
+        assert metadata["size"] == layer["size"] and metadata["typeflag"] == ord("0")
     assert manifest["annotations"]["org.opencontainers.image.version"] == "1.2.0"
 
 

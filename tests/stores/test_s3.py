@@ -23,8 +23,7 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.spine.fetch import fetch_release
-from tether.spine.release import promote, publish_release
+from tether.spine import fetch_release, promote, publish_release
 from tether.stores import open_store
 from tether.stores import s3 as s3_module
 from tether.stores.s3 import S3Store, open_s3_store

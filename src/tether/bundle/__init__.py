@@ -1,29 +1,77 @@
 """Ship the pinned model inside an application: bundle, verify, audit, PyInstaller hook.
 
-    tether bundle --dest build/tether-bundle     verified layout of the pinned release + assets
+    tether bundle --out build/tether-bundle      verified layout of the pinned release + assets
     tether bundle verify DIR                     a bundle, or the bundle inside a built app
     tether audit --bundle dist/app               which release an app embeds, and its provenance
+    tether init                                  a starter recipe, pin and CI
 
-Layout and record: tether.bundle.layout. The PyInstaller hook: tether.bundle.hooks
-(registered via the ``pyinstaller40`` entry point) and tether.bundle.pyinstaller.
+Layout and record: tether.bundle.layout; ``[bundle]`` settings: tether.bundle.settings. The
+PyInstaller hook: tether.bundle.hooks (registered via the ``pyinstaller40`` entry point) and
+tether.bundle.pyinstaller. Other rooms use only the names below, each loaded on first use
+(the hook imports this package at every app build).
 """
 
 from __future__ import annotations
 
-from tether.bundle.audit import audit_bundle
-from tether.bundle.create import BundleResult, create_bundle
-from tether.bundle.layout import MODELS_DIR, RECORD_FILE, BundleRecord, find_bundles, read_record
-from tether.bundle.verify import check_bundles, verify_bundle
+from typing import TYPE_CHECKING
 
+from tether.doors import lazy_door
+
+if TYPE_CHECKING:
+    from tether.bundle.assets import asset_digest
+    from tether.bundle.audit import audit_bundle
+    from tether.bundle.create import BundleResult, create_bundle
+    from tether.bundle.init import REVISION_PLACEHOLDER, InitOptions, InitResult, init_project
+    from tether.bundle.layout import (
+        MODELS_DIR,
+        RECORD_FILE,
+        BundleRecord,
+        find_bundles,
+        read_record,
+    )
+    from tether.bundle.settings import BundleSettings, bundle_project, bundle_settings
+    from tether.bundle.verify import BundleCheck, check_bundles, verify_bundle
+
+_EXPORTS = {
+    "MODELS_DIR": "layout",
+    "RECORD_FILE": "layout",
+    "REVISION_PLACEHOLDER": "init",
+    "BundleCheck": "verify",
+    "BundleRecord": "layout",
+    "BundleResult": "create",
+    "BundleSettings": "settings",
+    "InitOptions": "init",
+    "InitResult": "init",
+    "asset_digest": "assets",
+    "audit_bundle": "audit",
+    "bundle_project": "settings",
+    "bundle_settings": "settings",
+    "check_bundles": "verify",
+    "create_bundle": "create",
+    "find_bundles": "layout",
+    "init_project": "init",
+    "read_record": "layout",
+    "verify_bundle": "verify",
+}
 __all__ = [
     "MODELS_DIR",
     "RECORD_FILE",
+    "REVISION_PLACEHOLDER",
+    "BundleCheck",
     "BundleRecord",
     "BundleResult",
+    "BundleSettings",
+    "InitOptions",
+    "InitResult",
+    "asset_digest",
     "audit_bundle",
+    "bundle_project",
+    "bundle_settings",
     "check_bundles",
     "create_bundle",
     "find_bundles",
+    "init_project",
     "read_record",
     "verify_bundle",
 ]
+__getattr__ = lazy_door(__name__, _EXPORTS)

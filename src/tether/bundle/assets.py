@@ -35,13 +35,13 @@ from urllib.parse import urlparse
 
 from tether.bundle.layout import RESERVED_NAMES, BundledAsset
 from tether.errors import ConfigError, IntegrityError, InvalidNameError, StoreUnavailableError
-from tether.hashing import list_files, listing_digest, sha256_files
+from tether.hashing import list_files, listing_digest, sha256_file, sha256_files
+from tether.names import TEMP_SUFFIX
 from tether.paths import check_name
 from tether.prepared import PreparedFile
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ASSET_KEYS = ("name", "path", "url", "file", "sha256")
-_BUNDLE_KEYS = ("assets", "variant", "dest")
 DOWNLOAD_ATTEMPTS = 3
 TIMEOUT = 60.0
 CHUNK = 1 << 20
@@ -63,23 +63,10 @@ class AssetSpec:
         return self.path is not None and self.path.is_dir()
 
 
-def bundle_settings(settings: dict[str, Any], where: str) -> dict[str, Any]:
-    """The ``[bundle]`` table of the project's settings ({} when absent), keys checked."""
-    table = settings.get("bundle", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: 'bundle' must be a table ([bundle] or [[bundle.assets]])")
-    unknown = sorted(set(table) - set(_BUNDLE_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key '{unknown[0]}' in [bundle]",
-            f"allowed keys: {', '.join(_BUNDLE_KEYS)}",
-        )
-    return table
-
-
-def read_asset_specs(settings: dict[str, Any], base_dir: Path, where: str) -> list[AssetSpec]:
-    """Validate ``[[bundle.assets]]``; relative paths are relative to ``base_dir``."""
-    entries = bundle_settings(settings, where).get("assets", [])
+def read_asset_specs(table: dict[str, Any], base_dir: Path, where: str) -> list[AssetSpec]:
+    """Validate the ``[[bundle.assets]]`` of a ``[bundle]`` table (tether.bundle.settings);
+    relative paths are relative to ``base_dir``."""
+    entries = table.get("assets", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"{where}: bundle.assets must be an array of tables ([[bundle.assets]])")
     specs: list[AssetSpec] = []
@@ -168,6 +155,12 @@ def _file_digest(label: str, sha: str | None) -> str:
     return hexpart
 
 
+def asset_digest(path: Path) -> str:
+    """The sha256 to declare for a ``[[bundle.assets]]`` file (hex) or folder (tree digest)."""
+    path = Path(path)
+    return folder_digest(path) if path.is_dir() else sha256_file(path)
+
+
 def folder_digest(folder: Path) -> str:
     """``sha256:<hex>`` of a folder's files (links refused: a bundle holds plain files)."""
     folder = Path(folder)
@@ -226,7 +219,7 @@ def download_url_verified(url: str, expected: str, target: Path, *, what: str) -
     """Stream ``url`` into ``target`` via a temp name, hashing as it goes; resume a dropped
     connection with a ranged request. IntegrityError (nothing kept) when the digest differs.
     """
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tether-part")
+    temp = target.with_name(f".{target.name}.{os.getpid()}{TEMP_SUFFIX}")
     state = _Download()
     attempts = 0
     try:

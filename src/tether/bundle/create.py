@@ -10,7 +10,6 @@ leaves the previous bundle as it was.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -33,7 +32,7 @@ from tether.errors import ConfigError, ManifestError
 from tether.names import TEMP_SUFFIX as STAGING_SUFFIX
 from tether.paths import check_name
 from tether.prepared import read_prepared
-from tether.profile import PROFILE_FILE
+from tether.profile import read_profile
 from tether.spine import Progress, TrustPolicy, fetch_release
 from tether.stores.base import Store
 from tether.versioning import release_tag
@@ -82,8 +81,8 @@ def create_bundle(
             store, name, version, models, variants=variants, progress=progress, trust=trust
         )
         for entry in os.scandir(models):  # fetch's lock and rollback state are not content
-            if is_state_file(entry.name) and entry.is_file():
-                os.unlink(entry.path)
+            if is_state_file(entry.name):  # its .tether/ folder (tether.spine.layout)
+                shutil.rmtree(entry.path) if entry.is_dir() else os.unlink(entry.path)
         folder, profile_id = _rename_to_profile_id(result.folder)
         prepared = result.prepared
         profile = BundledProfile(
@@ -112,11 +111,11 @@ def create_bundle(
 def _check_dest(dest: Path) -> None:
     """Refuse to replace a folder that is not a tether bundle (it may be anything)."""
     if dest.exists() and not dest.is_dir():
-        raise ConfigError(f"{dest} exists and is not a folder", "choose another --dest")
+        raise ConfigError(f"{dest} exists and is not a folder", "choose another --out")
     if dest.is_dir() and any(dest.iterdir()) and not (dest / RECORD_FILE).is_file():
         raise ConfigError(
             f"{dest} is not empty and is not a tether bundle (no {RECORD_FILE})",
-            "choose a new or empty --dest folder; tether replaces only its own bundles",
+            "choose a new or empty --out folder; tether replaces only its own bundles",
         )
 
 
@@ -140,10 +139,8 @@ def _rename_to_profile_id(folder: Path) -> tuple[Path, str | None]:
     """(folder, profile id): the runtime looks for ``embedding_models/<profile_id>``, so a
     release published under another name moves there. Generic artifacts keep their name."""
     try:
-        profile_id = json.loads((folder / PROFILE_FILE).read_text(encoding="utf-8"))["profile_id"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return folder, None
-    if not isinstance(profile_id, str):
+        profile_id = read_profile(folder).profile_id
+    except (OSError, ManifestError):
         return folder, None
     if profile_id != folder.name:
         target = folder.with_name(check_name(profile_id))

@@ -7,6 +7,7 @@ and are checked by tests against the same CLI. Existing files are kept unless ``
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from importlib import metadata, resources
@@ -14,12 +15,15 @@ from pathlib import Path
 
 from tether import __version__
 from tether.atomic import write_atomic
-from tether.errors import ConfigError
+from tether.errors import ConfigError, TetherError
 from tether.names import PIN_FILE
 from tether.paths import check_name
 from tether.prepared import VARIANT_CHOICES
 from tether.project import RECIPE_FILE
-from tether.versioning import normalize_version
+from tether.spine import read_pin
+from tether.versioning import normalize_version, parse_version
+
+log = logging.getLogger(__name__)
 
 CI_CHOICES = ("github", "gitlab")
 DEFAULT_PROFILE_ID = "local-text-retrieval-v1"
@@ -68,7 +72,7 @@ def init_project(project_dir: Path, options: InitOptions, *, force: bool = False
     project_dir = Path(project_dir)
     values = template_values(options)
     files: dict[str, str] = {
-        RECIPE_FILE: render("tether.toml", values),
+        RECIPE_FILE: render(RECIPE_FILE, values),  # the template has the same name
         PIN_FILE: f"{values['PIN']}\n",
     }
     if options.ci is not None:
@@ -79,12 +83,32 @@ def init_project(project_dir: Path, options: InitOptions, *, force: bool = False
     result = InitResult()
     for rel, text in files.items():
         path = project_dir / rel
-        if path.exists() and not force:
+        if path.exists() and (not force or (rel == PIN_FILE and _pin_is_higher(path, text))):
             result.kept.append(path)
             continue
         write_atomic(path, text.encode("utf-8"))
         result.written.append(path)
     return result
+
+
+def _pin_is_higher(path: Path, text: str) -> bool:
+    """--force never lowers an existing pin: that is `tether pin VERSION --allow-downgrade`,
+    which rollback protection knows of (tests/spine/test_pin_hardening.py)."""
+    try:
+        old = read_pin(path.parent)
+    except TetherError:  # a malformed pin is replaced
+        return False
+    if old is None or parse_version(old) <= parse_version(text.strip()):
+        return False
+    log.warning(
+        "kept %s at %s: --force never lowers the pin (%s asked); lower it on purpose with "
+        "tether pin %s --allow-downgrade",
+        path,
+        old,
+        text.strip(),
+        text.strip(),
+    )
+    return True
 
 
 def template_values(options: InitOptions) -> dict[str, str]:

@@ -108,7 +108,7 @@ def read_record(root: Path) -> BundleRecord | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    hint = "rebuild the bundle: tether bundle --dest DIR"
+    hint = "rebuild the bundle: tether bundle --out DIR"
     try:
         data = json.loads(text)
         if data.get("schema") != SCHEMA:
@@ -191,7 +191,9 @@ def find_bundles(folder: Path, *, depth: int = SEARCH_DEPTH) -> list[FoundBundle
 
 def _subdirs(folder: Path) -> list[str]:
     try:
-        return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+        return sorted(
+            e.name for e in os.scandir(folder) if e.is_dir() and not is_state_file(e.name)
+        )
     except OSError:
         return []
 

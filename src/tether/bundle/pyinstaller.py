@@ -31,11 +31,10 @@ from tether.bundle.layout import MODELS_DIR, RECORD_FILE
 from tether.bundle.verify import BundleCheck, verify_bundle
 from tether.errors import IntegrityError
 from tether.manifest import MANIFEST_FILE
-from tether.names import BUNDLE_ENV, SIGNATURE_FILE
+from tether.names import BUNDLE_ENV, DEFAULT_BUNDLE_DIR, SIGNATURE_FILE
 from tether.prepared import PREPARED_FILE
 
 CONFIG_KEY = "bundle_dir"
-DEFAULT_BUNDLE_DIR = Path("build") / "tether-bundle"
 PROJECT_MODELS_DIR = Path("data") / MODELS_DIR
 #: What tether.load needs at run time, beside tether itself.
 RUNTIME_MODULES = ("onnxruntime", "tokenizers", "numpy")
@@ -83,11 +82,11 @@ def locate_bundle(config_dir: str | None, cwd: Path) -> tuple[Path, str] | None:
             if not path.is_dir():
                 raise HookError(
                     f"{how} names {path}, which is not a folder",
-                    [f"make the bundle first: tether bundle --dest {value}"],
+                    [f"make the bundle first: tether bundle --out {value}"],
                 )
             return path, how
-    if (cwd / DEFAULT_BUNDLE_DIR).is_dir():
-        return cwd / DEFAULT_BUNDLE_DIR, f"default {DEFAULT_BUNDLE_DIR.as_posix()}"
+    if (cwd / DEFAULT_BUNDLE_DIR).is_dir():  # where `tether bundle` writes by default
+        return cwd / DEFAULT_BUNDLE_DIR, f"default {DEFAULT_BUNDLE_DIR}"
     models = cwd / PROJECT_MODELS_DIR
     if models.is_dir() and any(entry.is_dir() for entry in os.scandir(models)):
         return models.parent, f"project {PROJECT_MODELS_DIR.as_posix()}"

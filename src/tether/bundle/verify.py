@@ -9,7 +9,6 @@ record and their declared digest. Every problem is collected, so one run names t
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from tether.hashing import listing_digest, sha256_file, sha256_files
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.names import SIGNATURE_FILE
 from tether.prepared import PREPARED_FILE, Prepared, PreparedFile, read_prepared
-from tether.profile import PROFILE_FILE, TOKENIZER_FILE
+from tether.profile import PROFILE_FILE, TOKENIZER_FILE, read_profile
 from tether.spine import TrustPolicy, check_profile_signature
 
 
@@ -86,7 +85,7 @@ def verify_bundle(
         raise IntegrityError(f"{folder} is not a folder", "pass the bundle or built app folder")
     checks = check_bundles(folder, variants)
     if not checks:
-        hint = "make one with: tether bundle --dest DIR"
+        hint = "make one with: tether bundle --out DIR"
         if (folder / PREPARED_FILE).is_file():
             hint = f"{folder} is a profile folder: check it with tether verify {folder}"
         raise IntegrityError(
@@ -100,7 +99,7 @@ def verify_bundle(
     if problems:
         raise IntegrityError(
             f"{folder} does not verify ({len(problems)} problem(s))",
-            "rebuild the bundle: tether bundle --dest DIR",
+            "rebuild the bundle: tether bundle --out DIR",
             problems=problems,
         )
     if signature is not None and signature.active:
@@ -224,21 +223,17 @@ def _needed(
     if TOKENIZER_FILE in listed:
         needed[TOKENIZER_FILE] = "the tokenizer"
     try:
-        declared = json.loads((folder / PROFILE_FILE).read_text(encoding="utf-8"))["variants"]
-    except (OSError, ValueError, KeyError, TypeError):
+        declared = read_profile(folder).variant_files(listed)
+    except (OSError, ManifestError):
         return needed  # profile.json itself is reported missing or mismatched
     for variant in variants:
-        spec = declared.get(variant) if isinstance(declared, dict) else None
-        if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
+        if variant not in declared:
             needed[f"profile.json variants.{variant}"] = f"variant {variant}"
             continue
-        model = spec["file"]
+        model, *sidecars = declared[variant]
         needed[model] = f"variant {variant}"
-        for data in spec.get("data", []) if isinstance(spec.get("data"), list) else []:
-            needed[str(data)] = f"variant {variant} (external data)"
-        for sidecar in listed:
-            if sidecar.startswith(model + "_data"):
-                needed[sidecar] = f"variant {variant} (external data)"
+        for sidecar in sidecars:
+            needed[sidecar] = f"variant {variant} (external data)"
     return needed
 
 

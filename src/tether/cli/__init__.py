@@ -12,48 +12,37 @@ import sys
 import click
 
 from tether import __version__
-from tether.errors import TetherError
+from tether.errors import TetherError, shorten
 
-# Modules under tether.cli that contribute commands (each exports COMMANDS).
-_COMMAND_MODULES = [
-    "versions",
-    "releases",
-    "pins",
-    "fetching",
-    "profiles",
-    "build",
-    "mirror",
-    "bundle",
-    "keys",
-    "quality",
-]
-
-
-# Command name -> its module, so that running one command imports only its module (a
-# no-op `tether fetch` must stay fast). Commands not listed are found by scanning.
-_COMMAND_HOMES = {
-    "version": "versions",
-    "name": "versions",
-    "release": "releases",
-    "list": "releases",
-    "show": "releases",
-    "promote": "releases",
-    "withdraw": "releases",
-    "download": "releases",
-    "pin": "pins",
-    "fetch": "fetching",
-    "verify": "fetching",
-    "audit": "fetching",
-    "bundle": "bundle",
-    "init": "bundle",
-    "key": "keys",
-    "sign": "keys",
-    "build": "build",
-    "mirror": "mirror",
-    "eval": "quality",
-    "revert": "quality",
-    "notes": "quality",
+# Stage -> command -> the module of tether.cli that defines it (and lists it in COMMANDS):
+# the one list of commands. `tether --help` shows them by stage, in this order, and
+# `tether CMD` imports only CMD's module, so a no-op `tether fetch` stays fast
+# (tests/test_cli_map.py).
+COMMAND_MAP: dict[str, dict[str, str]] = {
+    "Set up": {"init": "bundle", "key": "keys"},
+    "Build": {"build": "build"},
+    "Release": {
+        "release": "releases",
+        "sign": "keys",
+        "list": "releases",
+        "show": "releases",
+        "download": "releases",
+        "mirror": "mirror",
+    },
+    "Promote & pin": {
+        "eval": "quality",
+        "notes": "quality",
+        "promote": "releases",
+        "pin": "pins",
+        "revert": "quality",
+        "withdraw": "releases",
+    },
+    "Fetch & check": {"fetch": "fetching", "verify": "fetching", "audit": "fetching"},
+    "Ship & run": {"bundle": "bundle", "resolve": "profiles", "embed": "profiles"},
+    "Names & versions": {"version": "versions", "name": "versions"},
 }
+
+_HOMES = {command: module for stage in COMMAND_MAP.values() for command, module in stage.items()}
 
 
 def _commands_of(module_name: str) -> dict[str, click.Command]:
@@ -61,22 +50,34 @@ def _commands_of(module_name: str) -> dict[str, click.Command]:
     return {command.name: command for command in module.COMMANDS if command.name}
 
 
+_UNUSABLE_HINT = "check the paths and values given (run with --debug to see where it failed)"
+
+
 class _TetherGroup(click.Group):
     """Loads commands lazily; turns TetherError into `error: <problem>; <fix>` + exit code."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = set(self.commands)
-        for module_name in _COMMAND_MODULES:
-            names |= set(_commands_of(module_name))
-        return sorted(names)
+        return [*self.commands, *_HOMES]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        home = _COMMAND_HOMES.get(cmd_name)
-        for module_name in [home] if home else _COMMAND_MODULES:
-            command = _commands_of(module_name).get(cmd_name)
-            if command is not None:
-                return command
-        return None
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        home = _HOMES.get(cmd_name)
+        return _commands_of(home).get(cmd_name) if home else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # One section per stage; names padded to one width so the sections line up.
+        width = max(map(len, _HOMES))
+        limit = formatter.width - 6 - width
+        for stage, commands in COMMAND_MAP.items():
+            rows = []
+            for name in commands:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name.ljust(width), command.get_short_help_str(limit)))
+            if rows:
+                with formatter.section(stage):
+                    formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -88,6 +89,15 @@ class _TetherGroup(click.Group):
             for problem in getattr(exc, "problems", []):
                 click.echo(f"  {problem}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own exits (--help, usage errors: Exit is a RuntimeError)
+        except (OSError, UnicodeError, ValueError, RuntimeError) as exc:
+            # Input the OS or Python refuses (a name too long, a NUL byte, ~nouser): still one
+            # line, never a traceback (tests/test_cli_fuzz.py::test_os_refusals_are_one_line).
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {shorten(exc)}; {_UNUSABLE_HINT}", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=_TetherGroup, context_settings={"help_option_names": ["-h", "--help"]})

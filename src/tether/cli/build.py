@@ -13,7 +13,12 @@ from pathlib import Path
 
 import click
 
-from tether.cli.options import project_option, store_option
+from tether.cli.options import (
+    compare_with_option,
+    out_dir_option,
+    project_option,
+    store_option,
+)
 from tether.project import Project
 
 
@@ -22,12 +27,9 @@ def _say(line: str) -> None:
 
 
 @click.command("build")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the built files (replaced only when the build succeeds). "
-    "Default: build/<name> in the project; with --verify-against, a temporary folder.",
+@out_dir_option(
+    "Folder for the built files (replaced only when the build succeeds). "
+    "Default: build/<name> in the project; with --compare-with, a temporary folder."
 )
 @click.option(
     "--run-url",
@@ -35,19 +37,17 @@ def _say(line: str) -> None:
     help="CI run URL to record in MANIFEST.txt (default: GitHub Actions / GitLab CI "
     "from the environment, else 'local').",
 )
-@click.option(
-    "--verify-against",
-    "verify_version",
-    metavar="VERSION",
-    help="Rebuild, then compare every file with release VERSION in the store and name "
+@compare_with_option(
+    "Rebuild, then compare every file with release VERSION in the store and name "
     "each one that differs (exit 1).",
+    old="--verify-against",
 )
 @store_option
 @project_option
 def build_command(
     out_dir: Path | None,
     run_url: str | None,
-    verify_version: str | None,
+    compare_with: str | None,
     store: str | None,
     project_dir: Path,
 ) -> None:
@@ -65,35 +65,26 @@ def build_command(
     The folder can then be published with `tether release --from DIR`. Needs the
     build extra: pip install torch==2.13.0 'tether[build]'.
     """
-    from tether.recipe import build, load_recipe, require_toolchain
+    from tether.recipe import build_project, rebuild_and_compare
+    from tether.versioning import release_tag
 
     project = Project.load(project_dir)
-    recipe = load_recipe(project.dir)
-    require_toolchain()
-    if verify_version is None:
-        target = out_dir or project.dir / "build" / recipe.name
-        result = build(recipe, target, run_url=run_url, progress=_say)
+    if compare_with is None:
+        result = build_project(project, out_dir=out_dir, run_url=run_url, progress=_say)
         click.echo(str(result.out_dir))
         return
-
-    from tether.recipe.verify import raise_on_problems, verify_against
-    from tether.spine import read_manifest
-    from tether.versioning import normalize_version, release_tag
-
-    opened = project.open_store(store)
-    version = normalize_version(verify_version)
-    read_manifest(opened, recipe.name, version)  # fail before a minutes-long build
-    with contextlib.ExitStack() as stack:
-        if out_dir is None:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tether-verify-"))
-            out_dir = Path(tmp) / recipe.name
-        result = build(recipe, out_dir, run_url=run_url, progress=_say)
-        report = verify_against(opened, recipe.name, version, result.out_dir, result.manifest)
-    raise_on_problems(report)
+    report = rebuild_and_compare(
+        project,
+        project.open_store(store),
+        compare_with,
+        out_dir=out_dir,
+        run_url=run_url,
+        progress=_say,
+    )
     for note in report.notes:
         _say(f"note: {note}")
     click.echo(
-        f"rebuild matches {recipe.name} {release_tag(version)}: "
+        f"rebuild matches {report.name} {release_tag(report.version)}: "
         f"{len(report.identical)} files identical"
     )
 
@@ -101,13 +92,11 @@ def build_command(
 @contextlib.contextmanager
 def build_for_release(project: Project, run_url: str | None) -> Iterator[Path]:
     """Build the project's recipe into a temporary folder (for `tether release`)."""
-    from tether.recipe import build, load_recipe, require_toolchain
+    from tether.recipe import build_project
 
-    recipe = load_recipe(project.dir)
-    require_toolchain()
     with tempfile.TemporaryDirectory(prefix="tether-build-") as tmp:
-        result = build(recipe, Path(tmp) / recipe.name, run_url=run_url, progress=_say)
-        yield result.out_dir
+        out_dir = Path(tmp) / "release"  # the folder's name is not recorded anywhere
+        yield build_project(project, out_dir=out_dir, run_url=run_url, progress=_say).out_dir
 
 
 COMMANDS = [build_command]

@@ -11,22 +11,22 @@ from tether.cli.options import (
     ByteProgress,
     name_option,
     open_project,
+    out_dir_option,
     project_option,
     signature_options,
     store_option,
 )
-from tether.names import DEFAULT_PROFILES_DIR, RECIPE_FILE
+from tether.names import DEFAULT_BUNDLE_DIR, RECIPE_FILE
 from tether.prepared import VARIANT_CHOICES
 
-DEFAULT_BUNDLE_DEST = Path("build/tether-bundle")
+DEFAULT_BUNDLE_DEST = Path(DEFAULT_BUNDLE_DIR)
 
 
 @click.group("bundle", invoke_without_command=True)
-@click.option(
-    "--dest",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Bundle folder, replaced only when the new bundle verifies. Default: [bundle] dest "
+@out_dir_option(
+    "Bundle folder, replaced only when the new bundle verifies. Default: [bundle] dest "
     f"in tether.toml, else {DEFAULT_BUNDLE_DEST}.",
+    old="--dest",
 )
 @click.option(
     "--variant",
@@ -39,7 +39,7 @@ DEFAULT_BUNDLE_DEST = Path("build/tether-bundle")
 @click.pass_context
 def bundle_command(
     ctx: click.Context,
-    dest: Path | None,
+    out_dir: Path | None,
     variant: str | None,
     store: str | None,
     name: str | None,
@@ -48,18 +48,18 @@ def bundle_command(
     """Lay the pinned release (and declared assets) out for an app, verified.
 
     \b
-    DEST/embedding_models/<profile_id>/   the profile folder (.prepared.json, MANIFEST.txt)
-    DEST/<asset>/                         each [[bundle.assets]] entry of tether.toml
-    DEST/tether-bundle.json               the record `tether audit --bundle` reads
+    OUT/embedding_models/<profile_id>/   the profile folder (.prepared.json, MANIFEST.txt)
+    OUT/<asset>/                         each [[bundle.assets]] entry of tether.toml
+    OUT/tether-bundle.json               the record `tether audit --bundle` reads
 
     The release is fetched and verified like `tether fetch` (files already in
     data/embedding_models/<name> are re-hashed instead of downloaded). tether's PyInstaller
-    hook collects DEST ($TETHER_BUNDLE_DIR, default build/tether-bundle) into the app.
+    hook collects OUT ($TETHER_BUNDLE_DIR, default build/tether-bundle) into the app.
     """
     if ctx.invoked_subcommand is not None:
         given = [
             f"--{param.replace('_dir', '')}"
-            for param in ("dest", "variant", "store", "name", "project_dir")
+            for param in ("out_dir", "variant", "store", "name", "project_dir")
             if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE
         ]
         if given:
@@ -68,33 +68,22 @@ def bundle_command(
                 f"`tether bundle {ctx.invoked_subcommand}`"
             )
         return
-    from tether.bundle.assets import bundle_settings, read_asset_specs
-    from tether.bundle.create import create_bundle
-    from tether.project import read_settings
-    from tether.spine import load_trust, require_pin
+    from tether.bundle import bundle_project
+    from tether.spine import require_pin
     from tether.versioning import release_tag
 
     project, opened, name = open_project(project_dir, store, name)
-    _, settings_path = read_settings(project.dir)
-    where = settings_path.name if settings_path else RECIPE_FILE
-    table = bundle_settings(project.settings, where)
-    variant = variant or _setting(table, "variant", where, VARIANT_CHOICES) or "both"
-    dest = dest or Path(_setting(table, "dest", where) or DEFAULT_BUNDLE_DEST)
-    base = settings_path.parent if settings_path else project.dir
-    assets = read_asset_specs(project.settings, base, where)
-    version = require_pin(project.dir)
+    version = require_pin(project.dir)  # named on the progress bar
     progress = ByteProgress(f"bundling {name} {release_tag(version)}")
     try:
-        result = create_bundle(
+        result = bundle_project(
+            project,
             opened,
             name,
-            version,
-            project.dir / dest,
-            variants=variant,
-            assets=assets,
-            seed_from=project.dir / DEFAULT_PROFILES_DIR / name,
+            version=version,
+            dest=out_dir,
+            variant=variant,
             progress=progress,
-            trust=load_trust(project.dir),
         )
     finally:
         progress.close()
@@ -105,18 +94,6 @@ def bundle_command(
         f"{extra} into {result.dest}: {result.files} files verified "
         f"({len(result.downloaded)} downloaded, {len(result.reused)} reused)"
     )
-
-
-def _setting(table: dict, key: str, where: str, choices: tuple[str, ...] = ()) -> str | None:
-    from tether.errors import ConfigError
-
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or (choices and value not in choices):
-        allowed = f"one of {', '.join(choices)}" if choices else "a string"
-        raise ConfigError(f"{where}: [bundle] {key} must be {allowed}, not {value!r}")
-    return value
 
 
 @bundle_command.command("verify")
@@ -137,7 +114,7 @@ def verify_command(
     match its digest in .prepared.json and MANIFEST.txt; assets must match the record and
     their declared sha256. Exits 1 naming each problem.
     """
-    from tether.bundle.verify import verify_bundle
+    from tether.bundle import verify_bundle
     from tether.spine import signature_policy
 
     policy = signature_policy(project_dir, keys) if signature or keys else None
@@ -159,15 +136,14 @@ def verify_command(
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def digest_command(path: Path) -> None:
     """Print the sha256 to declare for a [[bundle.assets]] file or folder."""
-    from tether.bundle.assets import folder_digest
-    from tether.hashing import sha256_file
+    from tether.bundle import asset_digest
 
-    click.echo(folder_digest(path) if path.is_dir() else sha256_file(path))
+    click.echo(asset_digest(path))
 
 
 def audit_bundle_dir(folder: Path) -> None:
     """`tether audit --bundle DIR`: print the bundle audit; IntegrityError (exit 1) if BAD."""
-    from tether.bundle.audit import audit_bundle
+    from tether.bundle import audit_bundle
     from tether.errors import IntegrityError
 
     report = audit_bundle(folder)
@@ -176,7 +152,7 @@ def audit_bundle_dir(folder: Path) -> None:
     if not report.ok:
         raise IntegrityError(
             f"the bundle in {folder} does not match what it claims (lines marked BAD)",
-            "rebuild the app from a fresh bundle: tether bundle --dest DIR",
+            "rebuild the app from a fresh bundle: tether bundle --out DIR",
         )
 
 
@@ -219,7 +195,7 @@ def init_command(
 
     Files that exist are kept (and named) unless --force.
     """
-    from tether.bundle.init import REVISION_PLACEHOLDER, InitOptions, init_project
+    from tether.bundle import REVISION_PLACEHOLDER, InitOptions, init_project
 
     options = InitOptions(
         profile_id=profile_id,
@@ -236,7 +212,8 @@ def init_command(
     for path in result.written:
         click.echo(f"wrote {path}")
     for path in result.kept:
-        click.echo(f"kept  {path} (exists; --force replaces it)")
+        why = "a higher pin: --force never lowers it" if force else "exists; --force replaces it"
+        click.echo(f"kept  {path} ({why})")
     if revision is None and any(p.name == RECIPE_FILE for p in result.written):
         click.echo(f"next: replace {REVISION_PLACEHOLDER} in tether.toml with the commit to build")
 

@@ -9,30 +9,19 @@ import click
 from tether.cli.options import (
     ByteProgress,
     name_option,
-    open_project,
+    profiles_dir_option,
     project_option,
     signature_options,
     store_option,
 )
 from tether.errors import IntegrityError
-from tether.names import DEFAULT_PROFILES_DIR
-from tether.paths import check_name
-from tether.prepared import VARIANT_CHOICES, already_prepared
-from tether.project import Project
-from tether.spine import read_pin, require_pin
+from tether.prepared import VARIANT_CHOICES
+from tether.spine import Progress, fetch_pinned
 from tether.versioning import release_tag
 
-# tether.spine.fetch, .verify and .trust are imported inside the commands: a no-op
-
-DEFAULT_DEST = Path(DEFAULT_PROFILES_DIR)
-
-dest_option = click.option(
-    "--dest",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DEST,
-    show_default=True,
-    help="Root folder of profile folders; the release goes into DEST/<name>/.",
-)
+# fetch_pinned's module is light and loads the store, the transaction and trust only when
+# there is work; verify and audit import theirs inside the commands: a no-op `tether fetch`
+# stays fast (tests/test_cli_map.py, benchmarks/verify_speed.py).
 
 
 @click.command("fetch")
@@ -43,50 +32,64 @@ dest_option = click.option(
     show_default=True,
     help="Model variants to fetch (generic artifacts: every file).",
 )
-@dest_option
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Re-hash every file, also when the folder already holds the pin, and replace "
+    "whatever does not match (what `tether verify` found).",
+)
+@profiles_dir_option
 @store_option
 @name_option
 @project_option
 def fetch_command(
-    variant: str, dest: Path, store: str | None, name: str | None, project_dir: Path
+    variant: str,
+    repair: bool,
+    profiles_dir: Path,
+    store: str | None,
+    name: str | None,
+    project_dir: Path,
 ) -> None:
-    """Fetch the pinned release into DEST/<name>/, verified, or change nothing.
+    """Fetch the pinned release into <profiles-dir>/<name>/, verified, or change nothing.
 
-    Each file is checked against the release's MANIFEST before it is activated. Already
-    prepared for the same pin: nothing is read. A new pin: stale files are removed.
+    Each file is checked against the release's MANIFEST, and the new folder is swapped in
+    whole. Already prepared for the same pin: no file is read (the store is asked only
+    whether the release was withdrawn). A new pin: stale files are removed.
     """
-    project = Project.load(project_dir)
-    version = require_pin(project.dir)
-    known = name or project.configured_name()
-    if known and "trust" not in project.settings:  # with [trust], fetch_release decides
-        folder = project.dir / dest / check_name(known)
-        if already_prepared(folder, known, release_tag(version), variant) is not None:
-            click.echo(f"{folder} already holds {known} {release_tag(version)}")
-            return
+    bars: list[ByteProgress] = []
 
-    from tether.spine import fetch_release, load_trust
+    def progress(model: str, version: str) -> Progress:
+        bars.append(ByteProgress(f"fetching {model} {release_tag(version)}"))
+        return bars[-1]
 
-    project, opened, name = open_project(project_dir, store, name)
-    progress = ByteProgress(f"fetching {name} {release_tag(version)}")
     try:
-        result = fetch_release(
-            opened,
-            name,
-            version,
-            project.dir / dest,
+        result = fetch_pinned(
+            project_dir,
+            store=store,
+            name=name,
+            profiles_dir=profiles_dir,
             variants=variant,
             progress=progress,
-            trust=load_trust(project.dir),
+            repair=repair,
         )
     finally:
-        progress.close()
-    tag = release_tag(version)
+        for bar in bars:
+            bar.close()
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    held = f"{result.prepared.name} {result.prepared.release}"
     if not result.changed:
-        click.echo(f"{result.folder} already holds {name} {tag}")
+        if result.verified:
+            files = len(result.prepared.files)
+            click.echo(f"{result.folder} holds {held}: {files} files verified, nothing to repair")
+        else:
+            click.echo(f"{result.folder} already holds {held}")
         return
+    resumed = f" ({len(result.resumed)} resumed)" if result.resumed else ""
     click.echo(
-        f"fetched {name} {tag} into {result.folder}: {len(result.downloaded)} downloaded, "
-        f"{len(result.reused)} reused, {len(result.removed)} stale removed"
+        f"{'repaired' if result.verified else 'fetched'} {held} into {result.folder}: "
+        f"{len(result.downloaded)} downloaded{resumed}, {len(result.reused)} reused, "
+        f"{len(result.removed)} stale removed"
     )
 
 
@@ -104,17 +107,13 @@ def verify_command(
 
     Exits 1 listing each missing, extra, empty or mismatched file.
     """
-    from tether.spine import signature_policy, verify_profile, verify_signed
+    from tether.spine import verify_local
 
-    if signature or keys:
-        click.echo(verify_signed(folder, signature_policy(project_dir, keys)))
-        return
-    prepared = verify_profile(folder)
-    click.echo(f"{folder}: {len(prepared.files)} files of {prepared.release} verified")
+    click.echo(verify_local(folder, signature=signature, keys=keys, project_dir=project_dir))
 
 
 @click.command("audit")
-@dest_option
+@profiles_dir_option
 @click.option(
     "--bundle",
     "bundle_dir",
@@ -127,7 +126,11 @@ def verify_command(
 @name_option
 @project_option
 def audit_command(
-    dest: Path, bundle_dir: Path | None, store: str | None, name: str | None, project_dir: Path
+    profiles_dir: Path,
+    bundle_dir: Path | None,
+    store: str | None,
+    name: str | None,
+    project_dir: Path,
 ) -> None:
     """Check that pin, store release, its MANIFEST and the local profile folder agree."""
     if bundle_dir is not None:
@@ -135,21 +138,14 @@ def audit_command(
 
         audit_bundle_dir(bundle_dir)
         return
-    from tether.spine import audit, load_trust
+    from tether.spine import audit_pinned
 
-    project, opened, name = open_project(project_dir, store, name)
-    report = audit(
-        opened,
-        name,
-        read_pin(project.dir),
-        project.dir / dest / name,
-        trust=load_trust(project.dir),
-    )
+    report = audit_pinned(project_dir, store=store, name=name, profiles_dir=profiles_dir)
     for passed, line in report.checks:
         click.echo(f"{'ok ' if passed else 'BAD'} {line}")
     if not report.ok:
         raise IntegrityError(
-            "audit found disagreements (lines marked BAD)", "re-fetch: tether fetch"
+            "audit found disagreements (lines marked BAD)", "repair: tether fetch --repair"
         )
 
 

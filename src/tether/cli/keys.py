@@ -1,7 +1,7 @@
 """tether key generate / tether sign: signing keys and OMS-signed releases.
 
-Imported by `tether release` for --sign, so it stays light: tether.signing (cryptography)
-is imported only when a key is used.
+Imported by `tether release` for --signing-key, so it stays light: tether.signing
+(cryptography) is imported by the spine only when a key is used.
 """
 
 from __future__ import annotations
@@ -12,35 +12,37 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tether.cli.options import name_option, open_project, project_option, store_option
-from tether.errors import TetherError
-from tether.names import SIGNING_KEY_ENV
+from tether.cli.options import name_option, project_option, signing_key_option, store_option
 from tether.names import SIGNING_KEY_PASSWORD_ENV as PASSWORD_ENV
 from tether.names import SIGSTORE_TOKEN_ENV as IDENTITY_TOKEN_ENV
 
 if TYPE_CHECKING:
-    from tether.signing import Signer, SignResult
+    from tether.signing import Signer
+    from tether.spine import SignResult
 
 
-def _signing() -> Any:
-    from tether.spine import _signing
+def _password() -> str | None:
+    return os.environ.get(PASSWORD_ENV) or None
 
-    return _signing()
+
+def _identity_token(given: str | None = None) -> str | None:
+    return given or os.environ.get(IDENTITY_TOKEN_ENV) or None
 
 
 def signer_from_option(spec: str | None, identity_token: str | None = None) -> Signer | None:
-    """The signer for a --sign/--key value (None: no signing)."""
+    """The signer for a --signing-key value (None: no signing)."""
     if not spec:
         return None
-    return _signing().load_signer(
-        spec,
-        password=os.environ.get(PASSWORD_ENV) or None,
-        identity_token=identity_token or os.environ.get(IDENTITY_TOKEN_ENV) or None,
-    )
+    from tether.spine import load_signer
+
+    return load_signer(spec, password=_password(), identity_token=_identity_token(identity_token))
 
 
 def sign_release(*args: Any, **kwargs: Any) -> SignResult:
-    return _signing().sign_release(*args, **kwargs)
+    """tether.spine.sign_release, imported when `tether release --signing-key` signs."""
+    from tether.spine import sign_release
+
+    return sign_release(*args, **kwargs)
 
 
 def echo_signed(result: SignResult) -> None:
@@ -72,33 +74,24 @@ def key_group() -> None:
     help="Elliptic curve (all three are accepted by OMS verifiers).",
 )
 def key_generate_command(prefix: Path, curve: str) -> None:
-    """Make a key pair for `tether release --sign` / `tether sign`.
+    """Make a key pair for `tether release --signing-key` / `tether sign`.
 
     The private key is encrypted with $TETHER_SIGNING_KEY_PASSWORD when that is set. Keep
     it secret (e.g. a CI secret: its PEM text in $TETHER_SIGNING_KEY); commit the public
     key to each consuming project and list it in [trust] keys.
     """
-    private_path = prefix.with_name(prefix.name + ".key")
-    public_path = prefix.with_name(prefix.name + ".pub")
-    key = _signing().generate_key(
-        private_path, public_path, curve=curve, password=os.environ.get(PASSWORD_ENV) or None
-    )
-    click.echo(f"wrote {private_path} (private: keep it secret) and {public_path}")
-    click.echo(f"key id: {key.id}")
+    from tether.spine import generate_signing_key
+
+    written = generate_signing_key(prefix, curve=curve, password=_password())
+    click.echo(f"wrote {written.private} (private: keep it secret) and {written.public}")
+    click.echo(f"key id: {written.key_id}")
     click.echo("in each consuming project's tether.toml:")
-    click.echo(f'  [trust]\n  keys = ["{public_path.name}"]')
+    click.echo(f'  [trust]\n  keys = ["{written.public.name}"]')
 
 
 @click.command("sign")
 @click.argument("version")
-@click.option(
-    "--key",
-    "key_spec",
-    metavar="KEY",
-    envvar=SIGNING_KEY_ENV,
-    help=f"EC private key: a PEM file, or PEM text in ${SIGNING_KEY_ENV} "
-    f"(password: ${PASSWORD_ENV}).",
-)
+@signing_key_option(old="--key")
 @click.option(
     "--sigstore",
     is_flag=True,
@@ -117,7 +110,7 @@ def key_generate_command(prefix: Path, curve: str) -> None:
 @project_option
 def sign_command(
     version: str,
-    key_spec: str | None,
+    signing_key: str | None,
     sigstore: bool,
     attach: Path | None,
     replace: bool,
@@ -130,26 +123,27 @@ def sign_command(
     The store's files are re-hashed first, so the signature vouches for the bytes the store
     holds. Consumers check it on every fetch once their tether.toml has a [trust] table.
     """
-    # --sigstore wins over a key that only came from the environment.
-    chosen = [bool(attach), sigstore, bool(key_spec) and not sigstore and not attach]
-    if sum(chosen) != 1:
-        raise TetherError(
-            "give one of --key KEY, --sigstore or --attach FILE",
-            f"e.g. tether sign {version} --key tether-signing.key",
-        )
-    _, opened, name = open_project(project_dir, store, name)
-    if attach is not None:
-        statement, hint = _signing().attach_signature(
-            opened, name, version, attach.read_bytes(), replace=replace
-        )
-        click.echo(
-            f"attached {attach} to {name} {version}: key {hint[:16]}, "
-            f"covers its {len(statement.files)} files"
-        )
+    from tether.spine import sign_version
+
+    result = sign_version(
+        project_dir,
+        version,
+        signing_key=signing_key,
+        sigstore=sigstore,
+        attach=attach,
+        replace=replace,
+        password=_password(),
+        identity_token=_identity_token(),
+        store=store,
+        name=name,
+    )
+    if attach is None:
+        echo_signed(result)
         return
-    signer = signer_from_option("sigstore" if sigstore else key_spec)
-    assert signer is not None
-    echo_signed(sign_release(opened, name, version, signer, replace=replace))
+    click.echo(
+        f"attached {attach} to {result.name} {result.version}: {result.signer}, "
+        f"covers its {result.files} files"
+    )
 
 
 COMMANDS = [key_group, sign_command]

@@ -8,9 +8,7 @@ import click
 
 from tether.cli.options import ByteProgress, name_option, project_option
 from tether.errors import IntegrityError
-from tether.project import Project
-from tether.spine import Progress, mirror
-from tether.stores import open_store
+from tether.spine import Progress, mirror_stores
 from tether.versioning import release_tag
 
 
@@ -35,11 +33,6 @@ def mirror_command(
     \b
     Example: tether mirror ./releases oci://ghcr.io/acme/models --name minilm 1.0.1
     """
-    project = Project.load(project_dir)
-    source, target = open_store(src), open_store(dest)
-    chosen = name or project.configured_name()
-    if chosen is None and versions:
-        chosen = project.release_name(None, source)  # versions need one name
     bars: list[ByteProgress] = []
 
     def progress(model: str, version: str) -> Progress:
@@ -54,11 +47,12 @@ def mirror_command(
         click.echo(line)
 
     try:
-        result = mirror(
-            source,
-            target,
-            names=[chosen] if chosen else None,
-            versions=list(versions) or None,
+        result = mirror_stores(
+            src,
+            dest,
+            versions,
+            project_dir=project_dir,
+            name=name,
             report=report,
             progress=progress,
         )
@@ -66,7 +60,7 @@ def mirror_command(
         for bar in bars:
             bar.close()
     click.echo(
-        f"mirrored {source.url} -> {target.url}: {len(result.copied)} copied, "
+        f"mirrored {result.src} -> {result.dest}: {len(result.copied)} copied, "
         f"{len(result.skipped)} already there, {len(result.records)} records written"
     )
     if result.conflicts:

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from tether.cli.options import name_option, open_project, project_option, store_option
-from tether.errors import TetherError
-from tether.names import PIN_FILE
-from tether.spine import pin_release, previous_promoted, require_pin
+from tether.cli.options import name_option, project_option, store_option
+from tether.spine import pin_version
 
 
 @click.command("pin")
@@ -34,16 +32,20 @@ def pin_command(
     project_dir: Path,
 ) -> None:
     """Pin VERSION (a release the store has and has not withdrawn) in .model-version."""
-    if bool(version) == previous:
-        raise TetherError("give either VERSION or --previous", "e.g. tether pin 1.0.1")
-    project, opened, name = open_project(project_dir, store, name)
-    if previous:
-        version = previous_promoted(opened, name, require_pin(project.dir)).version
-    assert version is not None
-    info = pin_release(
-        opened, name, version, project.dir, allow_downgrade=previous or allow_downgrade
+    pinned = pin_version(
+        project_dir,
+        version,
+        previous=previous,
+        allow_downgrade=allow_downgrade,
+        store=store,
+        name=name,
     )
-    click.echo(f"pinned {name} {info.tag} ({info.state}) in {project.dir / PIN_FILE}")
+    info = pinned.release
+    click.echo(f"pinned {info.name} {info.tag} ({info.state}) in {pinned.path}")
+    if pinned.downgrade is not None:
+        click.echo(
+            f"recorded the deliberate downgrade in {pinned.downgrade}: commit it with the pin"
+        )
 
 
 COMMANDS = [pin_command]

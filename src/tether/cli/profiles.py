@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import click
 
+from tether.cli.options import project_option
 from tether.errors import RuntimeOptionError
 from tether.names import DEFAULT_APP_NAME, PROFILE_ENV, VARIANT_ENV
 from tether.runtime import VARIANT_CHOICES
@@ -37,14 +38,6 @@ _app_option = click.option(
     show_default=True,
     help="App name whose user data folder (platformdirs) holds models/PROFILE/.",
 )
-_project_option = click.option(
-    "--project",
-    "project_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Project whose data/embedding_models/PROFILE/ is the last candidate.",
-)
 
 
 @click.command("resolve")
@@ -53,7 +46,7 @@ _project_option = click.option(
 @_variant_option
 @_path_option
 @_app_option
-@_project_option
+@project_option
 def resolve_command(
     profile_id: str,
     explain: bool,
@@ -64,8 +57,9 @@ def resolve_command(
 ) -> None:
     """Show the profile folder and variant tether.load(PROFILE) would use.
 
-    Stat-only and fast: nothing is hashed (tether verify does that). Exits 2, listing
-    every candidate and why it was refused, when no folder is complete.
+    Stat-only and fast: nothing is hashed (tether verify does that). The project's
+    data/embedding_models/PROFILE/ is the last candidate. Exits 2, listing every
+    candidate and why it was refused, when no folder is complete.
     """
     from tether.runtime import resolve
 
@@ -111,7 +105,7 @@ def resolve_command(
 @_variant_option
 @_path_option
 @_app_option
-@_project_option
+@project_option
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads.")
 @click.option(
     "--max-batch-tokens",
@@ -227,12 +221,11 @@ def _jsonl_lines(vectors: Any, model_id: str, ids: list[Any] | None) -> Iterator
 
 
 def _project_profile_id(project_dir: Path) -> str:
-    from tether.project import read_settings
+    from tether.project import Project
 
-    settings, _ = read_settings(project_dir)
-    profile = settings.get("profile")
-    if isinstance(profile, dict) and isinstance(profile.get("id"), str):
-        return profile["id"]
+    profile_id = Project.load(project_dir).profile_id
+    if profile_id is not None:
+        return profile_id
     raise RuntimeOptionError(
         "no profile id given",
         f"pass --profile ID, set ${PROFILE_ENV}, or set [profile] id in tether.toml",

@@ -10,9 +10,14 @@ from pathlib import Path
 
 import click
 
-from tether.cli.options import name_option, open_project, project_option, store_option
-from tether.errors import TetherError
-from tether.versioning import normalize_version, release_tag
+from tether.cli.options import (
+    compare_with_option,
+    name_option,
+    open_project,
+    project_option,
+    store_option,
+)
+from tether.versioning import release_tag
 
 
 @click.command("eval")
@@ -23,11 +28,11 @@ from tether.versioning import normalize_version, release_tag
     show_default=True,
     help="Release to evaluate: a version, or 'pinned'.",
 )
-@click.option(
-    "--baseline",
-    metavar="VERSION",
-    help="Release to compare with: a version, 'pinned' or 'previous' (the promoted release "
-    "below the candidate). Default: the pin, when the candidate is not the pinned one.",
+@compare_with_option(
+    "Baseline release to compare with: a version, 'pinned', 'previous' (the promoted "
+    "release below the candidate) or 'none'. Default: the pin, when the candidate is not "
+    "the pinned one.",
+    old="--baseline",
 )
 @click.option(
     "--folder",
@@ -47,7 +52,7 @@ from tether.versioning import normalize_version, release_tag
 @project_option
 def eval_command(
     candidate: str,
-    baseline: str | None,
+    compare_with: str | None,
     folder: Path | None,
     dataset: Path | None,
     fresh: bool,
@@ -59,70 +64,29 @@ def eval_command(
     """Retrieval quality (nDCG@10, Recall@10/100, MRR@10) of each variant, the deltas to a
     baseline, and int8-vs-fp32 agreement. Writes EVAL.json into the candidate's record."""
     from tether.names import EVAL_RECORD
-    from tether.quality import (
-        deltas,
-        evaluate_model,
-        evaluate_release,
-        format_table,
-        gate_settings,
-        load_dataset,
-        stderr_progress,
-        write_eval,
+    from tether.project import Project
+    from tether.quality import evaluate_candidate, stderr_progress
+
+    evaluation = evaluate_candidate(
+        Project.load(project_dir),
+        store_url=store,
+        name=name,
+        candidate=candidate,
+        baseline=compare_with,
+        folder=folder,
+        dataset_dir=dataset,
+        fresh=fresh,
+        progress=stderr_progress,
     )
-    from tether.spine import previous_promoted, require_pin
-
-    settings = gate_settings(project_dir)
-    data = load_dataset(dataset or settings.dataset)
-    click.echo(f"evaluating on {data.describe()}", err=True)
-    if folder is not None and baseline is None:  # a build folder alone: no store needed
-        body = evaluate_model(folder, data, progress=stderr_progress)
-        click.echo(json.dumps(body, indent=2) if as_json else format_table(body))
-        return
-
-    project, opened, name = open_project(project_dir, store, name)
-
-    def which(value: str, below: str | None = None) -> str:
-        if value == "pinned":
-            return require_pin(project.dir)
-        if value == "previous":
-            if below is None:
-                raise TetherError("--baseline previous needs a released candidate")
-            return previous_promoted(opened, name, below).version
-        return normalize_version(value)
-
-    cand_version = None if folder is not None else which(candidate)
-    base_version = None
-    if baseline is not None and baseline != "none":
-        base_version = which(baseline, cand_version)
-    elif baseline is None and folder is None:
-        pinned = require_pin(project.dir) if candidate != "pinned" else None
-        base_version = pinned if pinned != cand_version else None
-
-    if folder is not None:
-        cand = evaluate_model(folder, data, progress=stderr_progress)
-        cand_label = str(folder)
-    else:
-        assert cand_version is not None
-        cand = evaluate_release(
-            opened, name, cand_version, data, progress=stderr_progress, reuse=not fresh
-        )
-        cand_label = cand_version
-    base = None
-    if base_version is not None:
-        base = evaluate_release(
-            opened, name, base_version, data, progress=stderr_progress, reuse=not fresh
-        )
-        if fresh or opened.read_record(name, base_version, EVAL_RECORD) is None:
-            write_eval(opened, name, base_version, base)
-        cand = {**cand, "baseline": {"version": base_version, "deltas": deltas(cand, base)}}
-    if cand_version is not None:
-        write_eval(opened, name, cand_version, cand)
     if as_json:
-        click.echo(json.dumps(cand, indent=2))
+        click.echo(json.dumps(evaluation.body, indent=2))
         return
-    click.echo(format_table(cand, base, labels=(cand_label, base_version or "baseline")))
-    if cand_version is not None:
-        click.echo(f"wrote {EVAL_RECORD} to the record of {name} {release_tag(cand_version)}")
+    click.echo(evaluation.table())
+    if evaluation.version is not None:
+        click.echo(
+            f"wrote {EVAL_RECORD} to the record of {evaluation.name} "
+            f"{release_tag(evaluation.version)}"
+        )
 
 
 @click.command("revert")
@@ -135,26 +99,17 @@ def revert_command(
 ) -> None:
     """Pin back to the previous promoted release and withdraw the pinned one (it stays
     readable as a record, but can no longer be pinned or fetched)."""
-    from tether.names import PIN_FILE
-    from tether.spine import pin_release, previous_promoted, require_pin
-    from tether import spine as releases
+    from tether.quality import revert_release
 
     project, opened, name = open_project(project_dir, store, name)
-    current = require_pin(project.dir)
-    previous = previous_promoted(opened, name, current)
-    # pin first: if it fails, nothing was withdrawn
-    pin_release(opened, name, previous.version, project.dir, allow_downgrade=True)
-    why = reason.strip() if reason and reason.strip() else f"reverted to {previous.tag}"
-    withdrawn = releases.withdraw(opened, name, current, reason=why)
-    click.echo(f"pinned {name} {previous.tag} in {project.dir / PIN_FILE}")
-    click.echo(f"{name} {withdrawn.tag} is {withdrawn.state}: {why}")
+    revert = revert_release(opened, name, project=project, reason=reason)
+    click.echo(f"pinned {name} {revert.pinned.tag} in {revert.pin_file}")
+    click.echo(f"{name} {revert.withdrawn.tag} is {revert.withdrawn.state}: {revert.reason}")
 
 
 @click.command("notes")
 @click.argument("version")
-@click.option(
-    "--against", metavar="VERSION", help="Compare with this release (default: the one below)."
-)
+@compare_with_option("Release to compare with (default: the one below VERSION).", old="--against")
 @click.option(
     "--card",
     is_flag=True,
@@ -168,7 +123,7 @@ def revert_command(
 @project_option
 def notes_command(
     version: str,
-    against: str | None,
+    compare_with: str | None,
     card: bool,
     license_id: str | None,
     store: str | None,
@@ -178,19 +133,12 @@ def notes_command(
     """Release notes for VERSION against the previous release: files changed, tool
     versions changed, evaluation deltas."""
     from tether.quality import model_card, release_notes
-    from tether.spine import previous_release
 
     _, opened, name = open_project(project_dir, store, name)
-    version = normalize_version(version)
     if card:
         click.echo(model_card(opened, name, version, license=license_id), nl=False)
         return
-    if against is None:
-        prev = previous_release(opened, name, below=version)
-        previous = prev.version if prev else None
-    else:
-        previous = normalize_version(against)
-    click.echo(release_notes(opened, name, version, previous), nl=False)
+    click.echo(release_notes(opened, name, version, compare_with), nl=False)
 
 
 COMMANDS = [eval_command, revert_command, notes_command]

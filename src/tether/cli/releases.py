@@ -7,19 +7,20 @@ from pathlib import Path
 
 import click
 
+from tether import spine as releases
 from tether.cli.keys import echo_signed, sign_release, signer_from_option
 from tether.cli.options import (
     ByteProgress,
     human_size,
+    into_option,
     name_option,
     open_project,
     project_option,
+    signing_key_option,
     store_option,
 )
-from tether.names import SIGNING_KEY_ENV
 from tether.project import Project
 from tether.spine import download_release, read_pin
-from tether import spine as releases
 from tether.stores import Store
 from tether.versioning import release_tag
 
@@ -41,15 +42,7 @@ from tether.versioning import release_tag
 @click.option(
     "--run-url", metavar="URL", help="CI run URL to record (default: detected, or local)."
 )
-@click.option(
-    "--sign",
-    "sign_key",
-    metavar="KEY",
-    envvar=SIGNING_KEY_ENV,
-    help="Sign the release (model.sig, OMS format) with this EC private key: a PEM file, or "
-    "PEM text in $TETHER_SIGNING_KEY (password: $TETHER_SIGNING_KEY_PASSWORD). "
-    "'sigstore' signs keylessly with the CI's OIDC identity (needs the network).",
-)
+@signing_key_option(old="--sign")
 @click.option(
     "--json",
     "as_json",
@@ -64,7 +57,7 @@ def release_command(
     source_dir: Path | None,
     version: str | None,
     run_url: str | None,
-    sign_key: str | None,
+    signing_key: str | None,
     as_json: bool,
     store: str | None,
     name: str | None,
@@ -77,8 +70,9 @@ def release_command(
     """
     project = Project.load(project_dir)
     opened = project.open_store(store)
+    releases.refuse_workspace_store(opened)  # before a build, not after it
     name = name or project.configured_name()
-    signer = signer_from_option(sign_key)  # a bad key fails before publishing
+    signer = signer_from_option(signing_key)  # a bad key fails before publishing
     if source_dir is None:
         from tether.cli.build import build_for_release
 
@@ -127,7 +121,7 @@ def _publish(
 def _compat_min_cosine(project: Project) -> float:
     from tether.quality import gate_settings  # [gate] probe_min_cosine
 
-    return gate_settings(project.dir).probe_min_cosine
+    return gate_settings(project).probe_min_cosine
 
 
 @click.command("list")
@@ -207,50 +201,32 @@ def promote_command(
     parity as the build recorded it meets the default [parity] thresholds. A release that
     breaks the profile contract of the pinned one is refused even with --force.
     """
-    from tether.errors import PromotionGateError
-    from tether.quality import evaluate_gate, gate_settings, stderr_progress
-    from tether.spine import pin_release
+    from tether.quality import promote_release, stderr_progress
 
     project, opened, name = open_project(project_dir, store, name)
-    if force and not (reason and reason.strip()):
-        raise PromotionGateError(
-            "--force needs a reason", "pass --reason 'why this release must ship anyway'"
-        )
-    settings = gate_settings(project.dir)
-    outcome = evaluate_gate(
+    promotion = promote_release(
         opened,
         name,
         version,
-        read_pin(project.dir),
-        settings,
+        project=project,
         dataset_dir=dataset,
+        force=force,
+        reason=reason,
+        pin=not no_pin,
         progress=stderr_progress,
+        report=click.echo,
     )
-    click.echo(outcome.report())
-    result = outcome.result
-    if not result.passed and not force:
-        failed = "; ".join(f"{c.name} {c.detail}" for c in result.failures)
-        raise PromotionGateError(
-            f"{name} {release_tag(outcome.candidate)} failed the promotion gate: {failed}"
-        )
-    if not result.passed:  # forced: loud, and on the record
+    info = promotion.info
+    if promotion.forced:
+        failed = len(promotion.outcome.result.failures)
         click.echo(
-            f"WARNING: promoting {name} {release_tag(outcome.candidate)} DESPITE "
-            f"{len(result.failures)} failed gate check(s) (--force: {reason})",
+            f"WARNING: promoting {name} {info.tag} DESPITE {failed} failed gate check(s) "
+            f"(--force: {promotion.reason})",
             err=True,
         )
-    info = releases.promote(
-        opened,
-        name,
-        outcome.candidate,
-        forced=force and not result.passed,
-        reason=reason if force else None,
-        gate=result.as_record(),
-    )
     click.echo(f"{name} {info.tag} is {info.state}")
-    if not no_pin:
-        pin_release(opened, name, info.version, project.dir)
-        click.echo(f"pinned {name} {info.tag} in {project.dir / '.model-version'}")
+    if promotion.pin_file is not None:
+        click.echo(f"pinned {name} {info.tag} in {promotion.pin_file}")
 
 
 @click.command("withdraw")
@@ -270,23 +246,18 @@ def withdraw_command(
 
 @click.command("download")
 @click.argument("version")
-@click.option(
-    "--dest",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="New folder to hold a verified copy of the whole release.",
-)
+@into_option
 @store_option
 @name_option
 @project_option
 def download_command(
-    version: str, dest: Path, store: str | None, name: str | None, project_dir: Path
+    version: str, into: Path, store: str | None, name: str | None, project_dir: Path
 ) -> None:
     """Download every file of a release, verified against its MANIFEST, into a new folder."""
     _, opened, name = open_project(project_dir, store, name)
     progress = ByteProgress(f"downloading {name} {version}")
     try:
-        folder = download_release(opened, name, version, dest, progress=progress)
+        folder = download_release(opened, name, version, into, progress=progress)
     finally:
         progress.close()
     click.echo(f"downloaded {name} {release_tag(version)} to {folder}")

@@ -1,7 +1,8 @@
 """`tether version ...` and `tether name ...`: the versioning grammar from a shell or CI job.
 
-Values are taken as plain strings and parsed by tether.versioning, so a bad value is a
-tether error (one line with its fix, exit 2) rather than a click conversion message.
+Values are taken as plain strings and parsed by tether.versioning and tether.naming, so a
+bad value is a tether error (one line with its fix, exit 2) rather than a click conversion
+message.
 """
 
 from __future__ import annotations
@@ -10,16 +11,8 @@ import json
 
 import click
 
-from tether.versioning import (
-    BUMP_PARTS,
-    build_name,
-    latest,
-    parse_name,
-    parse_tag,
-    parse_timestamp,
-    parse_version,
-    release_tag,
-)
+from tether.naming import build_name, latest, parse_name, parse_tag, parse_timestamp
+from tether.versioning import BUMP_PARTS, parse_version, release_tag
 
 _PARTS = "|".join(BUMP_PARTS)
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import tether
 from tether.errors import ConfigError, EvaluationError
 from tether.names import EVAL_RECORD, PROFILE_FILE
+from tether.profile import read_profile
 
 if TYPE_CHECKING:
     import numpy as np
@@ -252,8 +253,8 @@ def agreement(fp32: VariantResult, int8: VariantResult) -> dict[str, float]:
 
 
 def profile_variants(folder: Path) -> list[str]:
-    profile = json.loads((Path(folder) / PROFILE_FILE).read_text(encoding="utf-8"))
-    return [v for v in ("fp32", "int8") if v in profile.get("variants", {})]
+    profile = read_profile(Path(folder))
+    return [v for v in ("fp32", "int8") if v in profile.variants]
 
 
 def evaluate_model(

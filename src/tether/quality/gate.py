@@ -1,37 +1,34 @@
-"""The promotion gate.
+"""The promotion gate: its ``[gate]`` settings and its checks.
 
 Gate (``tether promote``): the candidate may not score more than ``max_drop`` (absolute,
 default 0.01 = 1 point) below the pinned release on any gated metric of any variant both
-have, and its int8 parity, as its build measured and recorded it in MANIFEST.txt, must meet
-the gate's parity thresholds (not the ones the build was allowed to lower). Thresholds come
-from the recipe's ``[gate]`` table.
+have, and its int8 parity, as its build measured and recorded it (numbers in probe.json),
+must meet the gate's parity thresholds (not the ones the build was allowed to lower).
+Thresholds come from the recipe's ``[gate]`` table.
 
-The compatibility guard it also runs lives with publishing (tether.spine.compatibility).
+Running the gate on releases, with the compatibility guard (tether.spine.compatibility),
+is tether.quality.promotion.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ConfigError
+from tether.errors import ConfigError, ManifestError
 from tether.names import (
     COMPAT_MIN_COSINE,
+    GATE_TABLE,
     INT8_MIN_COSINE,
     INT8_MIN_MEAN_COSINE,
+    MANIFEST_FILE,
     MAX_METRIC_DROP,
-    PROFILE_FILE,
+    PROBE_FILE,
+    PROBE_PARITY_KEY,
 )
-from tether.project import read_settings
+from tether.project import Project
 from tether.quality.evaluate import METRICS
-from tether.spine import check_release_compatible, release_json
-from tether.stores.base import Store
-from tether.versioning import release_tag
-
-_PARITY = re.compile(r"cosine mean ([0-9.]+) min ([0-9.]+)")
-
 
 # --- settings -----------------------------------------------------------------------------
 
@@ -55,11 +52,17 @@ class GateSettings:
 _GATE_KEYS = ("max_drop", "metrics", "int8_min_mean", "int8_min", "probe_min_cosine", "dataset")
 
 
-def gate_settings(project_dir: Path | str = ".") -> GateSettings:
-    """The recipe's ``[gate]`` table (defaults when there is none)."""
-    table, path = read_settings(Path(project_dir))
-    gate = table.get("gate", {})
-    where = f"{path.name if path else 'recipe'} [gate]"
+def gate_settings(project: Project | Path | str = ".") -> GateSettings:
+    """The recipe's ``[gate]`` table (defaults when there is none).
+
+    ``project``: a Project, whose settings were read once for the whole command, or its
+    folder (read now). A relative ``dataset`` is relative to the project's folder.
+    """
+    if not isinstance(project, Project):
+        project = Project.load(project)
+    gate = project.table(GATE_TABLE)
+    gate = {} if gate is None else gate
+    where = f"{project.where} [{GATE_TABLE}]"
     if not isinstance(gate, dict):
         raise ConfigError(f"{where} must be a table")
     unknown = sorted(set(gate) - set(_GATE_KEYS))
@@ -86,8 +89,7 @@ def gate_settings(project_dir: Path | str = ".") -> GateSettings:
     if "dataset" in gate:
         if not isinstance(gate["dataset"], str):
             raise ConfigError(f"{where}: dataset must be a folder path")
-        base = path.parent if path else Path(project_dir)
-        values["dataset"] = (base / gate["dataset"]).absolute()
+        values["dataset"] = (project.settings_dir / gate["dataset"]).absolute()
     return GateSettings(**{**defaults.__dict__, **values})
 
 
@@ -126,22 +128,65 @@ class GateResult:
         }
 
 
-def recorded_parity(sections: dict[str, dict[str, str]]) -> tuple[float, float] | None:
-    """(mean, min) int8-vs-fp32 cosine the build measured, from MANIFEST.txt's Build section."""
-    found = _PARITY.search(sections.get("Build", {}).get("parity", ""))
-    return (float(found.group(1)), float(found.group(2))) if found else None
+@dataclass(frozen=True)
+class RecordedParity:
+    """The int8-vs-fp32 cosine a release's build measured on its parity texts."""
+
+    mean: float
+    min: float
+    source: str  # the file it was read from
+
+
+def recorded_parity(
+    probe: dict[str, Any] | None, sections: dict[str, dict[str, str]]
+) -> RecordedParity | None:
+    """The int8 parity the build recorded: the numbers in probe.json's ``parity``; for a
+    release built before probe.json held them, MANIFEST.txt's Build line; None when neither
+    has it (not built by tether build). tests/quality/test_gate.py pins both readings."""
+    record = (probe or {}).get(PROBE_PARITY_KEY)
+    if record is None:
+        return _parity_line(sections.get("Build", {}).get("parity"))
+    int8 = record.get("int8") if isinstance(record, dict) else record
+    if int8 is None:
+        return None  # an fp32-only build
+    numbers = [int8.get(key) for key in ("mean", "min")] if isinstance(int8, dict) else []
+    if len(numbers) != 2 or not all(_is_number(n) for n in numbers):
+        raise ManifestError(
+            f"{PROBE_FILE}: {PROBE_PARITY_KEY}.int8 needs the numbers 'mean' and 'min', "
+            f"got {int8!r}",
+            "this probe.json was not written by tether build; rebuild the release",
+        )
+    return RecordedParity(float(numbers[0]), float(numbers[1]), PROBE_FILE)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _parity_line(line: str | None) -> RecordedParity | None:
+    """Releases built before probe.json held the numbers: "int8 vs fp32 cosine mean 0.99400
+    min 0.97500 over 215 texts ..." (the line builds still write for people)."""
+    words = (line or "").split()
+    try:
+        mean, low = (float(words[words.index(key) + 1]) for key in ("mean", "min"))
+    except (ValueError, IndexError):
+        return None
+    return RecordedParity(mean, low, MANIFEST_FILE)
 
 
 def run_gate(
     candidate_eval: dict[str, Any],
     baseline_eval: dict[str, Any] | None,
-    sections: dict[str, dict[str, str]],
+    parity: RecordedParity | None,
     settings: GateSettings,
     *,
     candidate: str,
     baseline: str | None,
 ) -> GateResult:
-    """Every check of the gate, passed or not (the caller decides and prints)."""
+    """Every check of the gate, passed or not (the caller decides and prints).
+
+    ``parity``: what :func:`recorded_parity` read from the candidate release.
+    """
     result = GateResult(candidate, baseline)
     if baseline_eval is not None:
         for variant, cand in candidate_eval.get("variants", {}).items():
@@ -160,13 +205,12 @@ def run_gate(
                     )
                 )
     if "int8" in candidate_eval.get("variants", {}):
-        parity = recorded_parity(sections)
         if parity is None:  # not built by tether build: there is no measurement to judge
             result.checks.append(
-                Check("int8 parity", True, "not recorded in MANIFEST.txt (not checked)")
+                Check("int8 parity", True, f"not recorded in {PROBE_FILE} (not checked)")
             )
         else:
-            mean, low = parity
+            mean, low = parity.mean, parity.min
             result.checks.append(
                 Check(
                     "int8 parity",
@@ -176,102 +220,3 @@ def run_gate(
                 )
             )
     return result
-
-
-# --- promotion ----------------------------------------------------------------------------
-
-
-@dataclass
-class GateOutcome:
-    """What `tether promote` decides on: the checks, and the numbers they came from."""
-
-    name: str
-    candidate: str
-    baseline: str | None
-    result: GateResult
-    candidate_eval: dict[str, Any] | None = None
-    baseline_eval: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def report(self) -> str:
-        from tether.quality.evaluate import format_table
-
-        lines = list(self.notes)
-        if self.candidate_eval is not None:
-            lines.append(
-                format_table(
-                    self.candidate_eval,
-                    self.baseline_eval,
-                    labels=(self.candidate, self.baseline or "baseline"),
-                )
-            )
-        lines.append(f"gate for {self.name} {release_tag(self.candidate)}:")
-        lines.extend(self.result.lines() or ["  (no checks apply)"])
-        return "\n".join(lines)
-
-
-def evaluate_gate(
-    store: Store,
-    name: str,
-    version: str,
-    baseline: str | None,
-    settings: GateSettings,
-    *,
-    dataset_dir: Path | None = None,
-    progress: Any = None,
-) -> GateOutcome:
-    """Run the guard and the gate for promoting ``version`` over ``baseline`` (the pin).
-
-    Changes nothing but the EVAL.json records (numbers, which are facts whatever the
-    decision). Raises ProfileCompatibilityError when the contract is broken: --force
-    does not override that, since it would corrupt every stored vector.
-    """
-    from tether.quality.evaluate import (
-        EVAL_RECORD,
-        deltas,
-        evaluate_release,
-        load_dataset,
-        write_eval,
-    )
-    from tether.spine import read_manifest, release_info, require_usable
-
-    info = require_usable(release_info(store, name, version))
-    manifest, _ = read_manifest(store, name, info.version)
-    if baseline == info.version:
-        baseline = None  # promoting the pinned release: nothing to regress from
-    outcome = GateOutcome(name, info.version, baseline, GateResult(info.version, baseline))
-    is_profile = PROFILE_FILE in manifest.files
-    if baseline is not None and is_profile:
-        pinned = release_info(store, name, baseline)
-        check_release_compatible(
-            store, name, info.version, pinned, min_cosine=settings.probe_min_cosine
-        )
-    if not is_profile:
-        outcome.notes.append(f"{release_tag(info.version)} has no profile.json: no retrieval gate")
-    elif baseline is None:
-        outcome.notes.append("no pinned release to compare with: first promotion")
-    else:
-        dataset = load_dataset(dataset_dir or settings.dataset)
-        cand = evaluate_release(store, name, info.version, dataset, progress=progress)
-        base = evaluate_release(store, name, baseline, dataset, progress=progress)
-        if store.read_record(name, baseline, EVAL_RECORD) is None:
-            write_eval(store, name, baseline, base)  # a cache for the next comparison
-        cand = {**cand, "baseline": {"version": baseline, "deltas": deltas(cand, base)}}
-        write_eval(store, name, info.version, cand)
-        outcome.candidate_eval, outcome.baseline_eval = cand, base
-    if is_profile:
-        outcome.result = run_gate(
-            outcome.candidate_eval or {"variants": _declared(store, name, info.version)},
-            outcome.baseline_eval,
-            manifest.sections,
-            settings,
-            candidate=info.version,
-            baseline=baseline,
-        )
-    return outcome
-
-
-def _declared(store: Store, name: str, version: str) -> dict[str, Any]:
-    """The variants a release declares (for the parity check when nothing was evaluated)."""
-    profile = release_json(store, name, version, PROFILE_FILE) or {}
-    return {v: {} for v in profile.get("variants", {})}

@@ -14,10 +14,11 @@ from typing import Any
 
 from tether.manifest import PROVENANCE_FILE
 from tether.names import PROFILE_FILE, README_FILE
+from tether.profile import Profile
 from tether.quality.evaluate import METRICS, read_eval
-from tether.spine import read_manifest, release_info
+from tether.spine import previous_release, read_manifest, release_info
 from tether.stores.base import Store
-from tether.versioning import release_tag
+from tether.versioning import normalize_version, release_tag
 
 _METRIC_TYPES = {  # model-index metric types, as the Hub's evaluation widgets name them
     "ndcg@10": ("ndcg_at_10", "nDCG@10"),
@@ -27,9 +28,15 @@ _METRIC_TYPES = {  # model-index metric types, as the Hub's evaluation widgets n
 }
 
 
-def release_notes(store: Store, name: str, version: str, previous: str | None) -> str:
-    """Markdown notes for ``version`` against ``previous`` (None: the first release)."""
+def release_notes(store: Store, name: str, version: str, against: str | None = None) -> str:
+    """Markdown notes for ``version`` against release ``against``; by default the highest
+    release below it that is not withdrawn (none: the notes of a first release)."""
     info = release_info(store, name, version)
+    if against is not None:
+        previous: str | None = normalize_version(against)
+    else:
+        below = previous_release(store, name, below=info.version)
+        previous = below.version if below else None
     manifest, _ = read_manifest(store, name, info.version)
     lines = [f"# {name} {info.tag}", "", f"state: {info.state}"]
     if previous is None:
@@ -86,8 +93,6 @@ def _eval_lines(store: Store, name: str, version: str, previous: str) -> list[st
 
 def model_card(store: Store, name: str, version: str, *, license: str | None = None) -> str:
     """README.md in Hugging Face card format, with model-index results from EVAL.json."""
-    import json
-
     from tether.stores.base import read_bytes
 
     info = release_info(store, name, version)
@@ -96,8 +101,10 @@ def model_card(store: Store, name: str, version: str, *, license: str | None = N
     tooling = manifest.sections.get("Tooling", {})
     build = manifest.sections.get("Build", {})
     profile: dict[str, Any] = {}
+    variant_files: dict[str, list[str]] = {}
     if PROFILE_FILE in manifest.files:
-        profile = json.loads(read_bytes(store, name, info.version, PROFILE_FILE))
+        parsed = Profile.from_bytes(read_bytes(store, name, info.version, PROFILE_FILE))
+        profile, variant_files = dict(parsed.raw), parsed.variant_files(manifest.files)
     sizes = store.files(name, info.version)
     evaluation = read_eval(store, name, info.version)
     base_model = source.get("model", name)
@@ -139,7 +146,7 @@ def model_card(store: Store, name: str, version: str, *, license: str | None = N
             "|---|---|---|",
         ]
         for variant, entry in profile.get("variants", {}).items():
-            size = sizes.get(entry["file"], 0) + sizes.get(entry.get("external_data", ""), 0)
+            size = sum(sizes.get(rel, 0) for rel in variant_files[variant])
             body.append(f"| {variant} | `{entry['file']}` | {size / 2**20:.1f} MiB |")
         body.append("")
     body += ["## Provenance", ""]

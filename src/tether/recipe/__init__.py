@@ -1,24 +1,58 @@
 """The build recipe: upstream checkpoint at a pinned revision -> ONNX fp32 + int8 + provenance.
 
-``load_recipe(project_dir)`` reads and validates ``tether.toml`` / ``[tool.tether]``;
-``build(recipe, out_dir)`` writes the release files and a draft MANIFEST.txt. Importing
-this package needs only the standard library: torch, transformers and onnx are imported
-when a build runs (they come with ``pip install 'tether[build]'``).
+    schema     tether.toml / [tool.tether], validated: ``load_recipe(project)``
+    pipeline   ``build(recipe, out_dir)``: the release files and a draft MANIFEST.txt;
+               ``build_project(project)`` for `tether build`
+    verify     ``rebuild_and_compare(project, store, version)`` for `tether build --compare-with`
+
+Other rooms use only the names below; the modules behind them are private to the recipe.
+Importing this package needs only the standard library: each name loads its module on
+first use, and torch, transformers and onnx are imported when a build runs (they come with
+``pip install 'tether[build]'``; tests/recipe/test_recipe_schema.py pins this).
 """
 
 from __future__ import annotations
 
-from tether.recipe.build import BuildResult, Progress, build, require_toolchain
-from tether.recipe.schema import (
-    HfSource,
-    ParityThresholds,
-    PathSource,
-    Quantization,
-    Recipe,
-    load_recipe,
-    recipe_from_table,
-)
+from typing import TYPE_CHECKING
 
+from tether.doors import lazy_door
+
+if TYPE_CHECKING:
+    from tether.recipe.pipeline import (
+        BuildResult,
+        Progress,
+        build,
+        build_project,
+        require_toolchain,
+    )
+    from tether.recipe.schema import (
+        HfSource,
+        ParityThresholds,
+        PathSource,
+        Quantization,
+        Recipe,
+        load_recipe,
+        recipe_from_table,
+    )
+    from tether.recipe.verify import VerifyReport, rebuild_and_compare, verify_against
+
+_EXPORTS = {
+    "BuildResult": "pipeline",
+    "HfSource": "schema",
+    "ParityThresholds": "schema",
+    "PathSource": "schema",
+    "Progress": "pipeline",
+    "Quantization": "schema",
+    "Recipe": "schema",
+    "VerifyReport": "verify",
+    "build": "pipeline",
+    "build_project": "pipeline",
+    "load_recipe": "schema",
+    "rebuild_and_compare": "verify",
+    "recipe_from_table": "schema",
+    "require_toolchain": "pipeline",
+    "verify_against": "verify",
+}
 __all__ = [
     "BuildResult",
     "HfSource",
@@ -27,8 +61,13 @@ __all__ = [
     "Progress",
     "Quantization",
     "Recipe",
+    "VerifyReport",
     "build",
+    "build_project",
     "load_recipe",
+    "rebuild_and_compare",
     "recipe_from_table",
     "require_toolchain",
+    "verify_against",
 ]
+__getattr__ = lazy_door(__name__, _EXPORTS)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigError, SourceNotFoundError
-from tether.names import TOKENIZER_FILE, VOCAB_FILE
+from tether.names import HF_CONFIG_FILE, TOKENIZER_FILE, VOCAB_FILE
 
 if TYPE_CHECKING:
     import onnx
@@ -70,7 +70,7 @@ class Checkpoint:
 def inspect_checkpoint(folder: Path) -> Checkpoint:
     """Check the files a build needs and read the defaults the checkpoint carries."""
     where = f"checkpoint {folder}"
-    config = _read_json(folder / "config.json", where, required=True)
+    config = _read_json(folder / HF_CONFIG_FILE, where, required=True)
     if not (folder / TOKENIZER_FILE).is_file():
         raise SourceNotFoundError(
             f"{where} has no tokenizer.json",
@@ -132,7 +132,7 @@ def _st_pooling(folder: Path, where: str) -> tuple[str | None, str | None, bool 
         if kind == "Normalize":
             normalize = True
         if kind == "Pooling":
-            cfg = _read_json(folder / str(module.get("path", "")) / "config.json", where, True)
+            cfg = _read_json(folder / str(module.get("path", "")) / HF_CONFIG_FILE, where, True)
             modes = [name for flag, name in _ST_POOLING_FLAGS.items() if cfg.get(flag)]
             if isinstance(cfg.get("pooling_mode"), str):  # newer configs name the mode
                 modes = [cfg["pooling_mode"].replace("lasttoken", "last")]

@@ -63,6 +63,17 @@ class ParityStats:
             f"min {self.min:.{digits}f} over {self.count} texts in batches of {self.batch_size}"
         )
 
+    def as_record(self) -> dict[str, Any]:
+        """The numbers as probe.json keeps them: what the promotion gate reads
+        (tether.quality.gate; tests/recipe/test_recipe_build.py pins the shape)."""
+        return {
+            "reference": self.reference,
+            "mean": self.mean,
+            "min": self.min,
+            "texts": self.count,
+            "batch_size": self.batch_size,
+        }
+
 
 def compare(
     candidate: np.ndarray,

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigError, InvalidNameError
-from tether.names import INT8_MIN_COSINE, INT8_MIN_MEAN_COSINE, RECIPE_FILE
+from tether.names import INT8_MIN_COSINE, INT8_MIN_MEAN_COSINE
 from tether.paths import check_name
-from tether.project import read_settings
+from tether.project import Project
 
 POOLINGS = ("mean", "cls", "last")
 VARIANTS = ("fp32", "int8")
@@ -133,22 +133,26 @@ class Recipe:
 # --- loading ------------------------------------------------------------------------------
 
 
-def load_recipe(project_dir: Path | str = ".") -> Recipe:
-    """Read and validate the recipe of the project at ``project_dir``.
+def load_recipe(project: Project | Path | str = ".") -> Recipe:
+    """Validate the recipe of ``project``: a Project (its settings, already read) or a folder.
 
     ``tether.toml`` wins over ``[tool.tether]`` in pyproject.toml (the same lookup the rest
     of tether uses). Relative paths in the recipe are relative to the file's folder.
     """
-    project_dir = Path(project_dir)
-    table, path = read_settings(project_dir)
-    if path is None:
+    if not isinstance(project, Project):
+        project = Project.load(project)
+    if project.settings_file is None:
         raise ConfigError(
-            f"no build recipe in {project_dir.absolute()}: no tether.toml and no "
+            f"no build recipe in {project.dir}: no tether.toml and no "
             "[tool.tether] in pyproject.toml",
             "create tether.toml with [profile] id and a [source]; see docs/recipe.md",
         )
-    where = path.name if path.name == RECIPE_FILE else f"{path.name} [tool.tether]"
-    return recipe_from_table(table, base_dir=path.parent.absolute(), where=where, origin=path)
+    return recipe_from_table(
+        project.settings,
+        base_dir=project.settings_dir,
+        where=project.where,
+        origin=project.settings_file,
+    )
 
 
 def recipe_from_table(

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from tether.errors import IntegrityError, MissingDependencyError, SourceNotFoundError
 from tether.hashing import listing_digest, sha256_files
+from tether.names import README_FILE
 from tether.recipe.schema import HfSource, PathSource, Source
 
 # What a build reads from a Hub repo: configs, tokenizer, safetensors weights, model card.
 # Other formats some repos carry (onnx/, openvino/, pickled .bin, tf/flax/rust weights)
 # are large and unused, so they are not downloaded.
-HF_ALLOW_PATTERNS = ["*.json", "*.txt", "*.safetensors", "*.model", "README.md"]
+HF_ALLOW_PATTERNS = ["*.json", "*.txt", "*.safetensors", "*.model", README_FILE]
 HF_IGNORE_PATTERNS = ["onnx/*", "openvino/*", "*/onnx/*"]
 
 # Folders that hold tool state, not checkpoint content (git, `hf download --local-dir`).

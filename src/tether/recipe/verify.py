@@ -1,4 +1,4 @@
-"""``tether build --verify-against VERSION``: does a rebuild give the release's bytes?
+"""``tether build --compare-with VERSION``: does a rebuild give the release's bytes?
 
 Three digests per file: the release's MANIFEST.txt, the file as the store holds it now,
 and the rebuild. A stored file that differs from its MANIFEST was changed after
@@ -6,21 +6,24 @@ publishing; a rebuild that differs means the recipe, source or toolchain does no
 reproduce the release. Both name the file.
 
 probe.json is the one derived file whose bytes may legitimately differ across CPUs
-(onnxruntime picks float kernels per instruction set): when only its bytes differ, its
-vectors are compared instead.
+(onnxruntime picks float kernels per instruction set, and the parity numbers it records
+follow): when only its bytes differ, its vectors are compared instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from tether.errors import IntegrityError
 from tether.manifest import PROVENANCE_FILE, Manifest, hash_payload
-from tether.recipe.build import PROBE_FILE
+from tether.names import PROBE_FILE
+from tether.project import Project
+from tether.recipe.pipeline import Progress, build, require_toolchain
+from tether.recipe.schema import load_recipe
 from tether.stores.base import Store, read_bytes, stored_sha256
 from tether.versioning import normalize_version, release_tag
 
@@ -38,6 +41,37 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def rebuild_and_compare(
+    project: Project,
+    store: Store,
+    version: str,
+    *,
+    out_dir: Path | None = None,
+    run_url: str | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """`tether build --compare-with VERSION`: rebuild the project's recipe (into ``out_dir``,
+    else a temporary folder) and compare every file with release ``version`` of its name.
+
+    Returns the report when every file matches; IntegrityError naming each file that differs
+    (with the notes that explain it) otherwise. An unknown version fails before building.
+    """
+    from tether.spine import read_manifest
+
+    recipe = load_recipe(project)
+    require_toolchain()
+    version = normalize_version(version)
+    read_manifest(store, recipe.name, version)  # fail before a minutes-long build
+    with contextlib.ExitStack() as stack:
+        if out_dir is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tether-verify-"))
+            out_dir = Path(tmp) / recipe.name
+        result = build(recipe, out_dir, run_url=run_url, progress=progress)
+        report = verify_against(store, recipe.name, version, result.out_dir, result.manifest)
+    raise_on_problems(report)
+    return report
 
 
 def verify_against(
@@ -88,6 +122,8 @@ def raise_on_problems(report: VerifyReport) -> None:
 
 
 def _probe_agrees(store: Store, name: str, report: VerifyReport, rebuilt: Path) -> bool:
+    import numpy as np
+
     try:
         old = json.loads(read_bytes(store, name, report.version, PROBE_FILE))
         new = json.loads(rebuilt.read_text(encoding="utf-8"))

@@ -59,6 +59,7 @@ def cpu_info() -> CpuInfo:
 
 
 def _numpy_features() -> frozenset[str] | None:
+    # numpy is imported here only: resolving on Linux must not pay its ~50-80 ms import.
     try:  # numpy >= 2
         from numpy._core._multiarray_umath import __cpu_features__
     except ImportError:

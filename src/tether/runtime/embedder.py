@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tether.errors import InvalidVariantError, ManifestError, RuntimeOptionError
-from tether.profile import TOKENIZER_FILE, Profile, read_profile
+from tether.errors import InvalidVariantError, ManifestError, ModelOutputError, RuntimeOptionError
+from tether.names import DEFAULT_APP_NAME, TOKENIZER_FILE
+from tether.prepared import Prepared
+from tether.profile import Profile, read_profile
 from tether.runtime import stamps
 from tether.runtime.batching import (
     DEFAULT_MAX_BATCH_SIZE,
@@ -25,7 +27,8 @@ from tether.runtime.batching import (
     length_batches,
 )
 from tether.runtime.pooling import l2_normalize, pool
-from tether.runtime.resolution import DEFAULT_APP_NAME, Resolution, resolve
+from tether.runtime.probe import run_probe
+from tether.runtime.resolution import Resolution, resolve_usable
 from tether.runtime.session import ModelIO, create_session, model_io
 from tether.runtime.tokenizer import Encoded, TextTokenizer
 
@@ -82,9 +85,11 @@ class Embedder:
         # One text per run: parallel runs with one thread each. Batches: threads per run.
         self._workers = self.threads if self.batching == "per_text" else 1
         folder = resolution.folder
+        #: The ONNX file this embedder runs (named in errors about its output).
+        self.model_path = folder / spec.file
         self._tokenizer = TextTokenizer(folder / TOKENIZER_FILE, profile.max_length)
         self._session = create_session(
-            folder / spec.file,
+            self.model_path,
             intra_op_threads=1 if self.batching == "per_text" else self.threads,
         )
         self._io: ModelIO = model_io(self._session, profile.output)
@@ -92,7 +97,7 @@ class Embedder:
             raise ManifestError(
                 f"{folder / spec.file} outputs {self._io.hidden_size} values per token, "
                 f"profile.json says dim {profile.dim}",
-                "the profile and model do not belong together: re-fetch the release",
+                "the profile and model do not belong together: tether fetch --repair",
             )
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
@@ -102,8 +107,6 @@ class Embedder:
         """An Embedder on exactly ``folder``, taken as it is: a build output or a
         `tether download` folder, which lack the .prepared.json :func:`tether.load`
         requires. Nothing here re-hashes the files; verify the folder first."""
-        from tether.prepared import Prepared
-
         folder = Path(folder)
         profile = read_profile(folder)
         if variant not in profile.variants:
@@ -163,9 +166,22 @@ class Embedder:
         for start in range(0, len(texts), CHUNK_TEXTS):
             encoded = self._tokenizer.encode(texts[start : start + CHUNK_TEXTS])
             self._embed_encoded(encoded, out[start : start + len(encoded)])
+        self._refuse_non_finite(out)
         if self.profile.normalize:
             l2_normalize(out)
         return out
+
+    def _refuse_non_finite(self, out: np.ndarray) -> None:
+        """ModelOutputError when a vector holds NaN or infinity: damaged weights of the same
+        size pass the stat-only check, load, and give NaN (tests/runtime/test_hardening.py)."""
+        finite = np.isfinite(out).all(axis=1)
+        if finite.all():
+            return
+        bad = np.flatnonzero(~finite)
+        raise ModelOutputError(
+            f"{self.model_path} gives NaN or infinite values for {len(bad)} of {len(out)} "
+            f"texts (the first is text {int(bad[0])})"
+        )
 
     def embed_one(self, text: str) -> np.ndarray:
         """The (dim,) float32 vector of one text."""
@@ -242,8 +258,6 @@ class Embedder:
 
     def self_test(self, min_cosine: float | None = None) -> float:
         """Embed probe.json's texts and compare with its reference vectors (see probe.py)."""
-        from tether.runtime.probe import run_probe
-
         return run_probe(self, min_cosine=min_cosine)
 
     def close(self) -> None:
@@ -286,11 +300,27 @@ def load(
     variant (``auto``: int8 where the CPU suits it). ``embedder.resolution.explain()`` says
     why. Raises ProfileIncompleteError with the trail when no folder is complete.
 
-    ``probe=True`` runs the self-test against the release's probe.json before returning and
-    raises ProbeMismatchError (reason ``probe_mismatch``) when the vectors disagree.
+    ``probe=True`` runs the self-test against the release's probe.json before returning.
+
+    A complete folder whose tokenizer or model does not load, or whose self-test fails, is
+    rejected (its reason in the trail) and the next complete one is tried; when none is
+    usable the first failure is raised: ManifestError, or ProbeMismatchError (reason
+    ``probe_mismatch``) when the vectors disagree (tests/runtime/test_hardening.py).
     """
-    resolution = resolve(
+
+    def use(resolution: Resolution) -> Embedder:
+        embedder = Embedder(resolution, threads=threads, max_batch_tokens=max_batch_tokens)
+        if probe:
+            try:
+                embedder.self_test()
+            except BaseException:
+                embedder.close()
+                raise
+        return embedder
+
+    return resolve_usable(
         profile_id,
+        use,
         path=path,
         variant=variant,
         env_var=env_var,
@@ -299,7 +329,3 @@ def load(
         expect=expect,
         need_probe=probe,
     )
-    embedder = Embedder(resolution, threads=threads, max_batch_tokens=max_batch_tokens)
-    if probe:
-        embedder.self_test()
-    return embedder

@@ -10,7 +10,10 @@ Candidates, in order (the first complete one wins):
    ``<root>/data/embedding_models/<id>``), then the project's ``data/embedding_models/<id>``
    (where ``tether fetch`` puts it by default)
 
-The check of each candidate is stat-only (see tether.profile). The variant is searched for
+The check of each candidate is stat-only (see tether.profile); :func:`tether.load` then
+loads the chosen one, and a candidate whose model or tokenizer does not load, whose output
+is not finite or whose probe self-test fails is rejected too and the search goes on
+(:func:`resolve_usable`), so an app falls back to its bundled copy. The variant is searched for
 across all candidates before the next-best variant is tried: an app whose stored vectors are
 int8 keeps getting int8 from a lower-priority folder rather than silently switching to fp32
 (whose vectors are not comparable) because a higher-priority folder lacks the int8 file.
@@ -24,21 +27,40 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
 
-from tether.errors import ProfileIncompleteError
-from tether.names import BUNDLE_MODELS_DIR, DEFAULT_APP_NAME, DEFAULT_PROFILES_DIR, MODELS_ENV
+from tether.errors import (
+    ManifestError,
+    ModelOutputError,
+    ProbeMismatchError,
+    ProfileIncompleteError,
+    RuntimeOptionError,
+    TetherError,
+    shorten,
+)
+from tether.names import (
+    BUNDLE_MODELS_DIR,
+    DEFAULT_APP_NAME,
+    DEFAULT_PROFILES_DIR,
+    MODELS_ENV,
+    PREPARED_FILE,
+    PROFILE_FILE,
+)
 from tether.paths import check_name
-from tether.prepared import PREPARED_FILE, Prepared
-from tether.profile import PROFILE_FILE, Profile, ProfileFolder, Rejection, check_expect
+from tether.prepared import Prepared
+from tether.profile import REASONS, Profile, ProfileFolder, Rejection, check_expect
 from tether.runtime.cpu import preferred_variants, requested_variant
 
 log = logging.getLogger("tether.resolve")
+T = TypeVar("T")
+
+#: What loading a complete candidate may raise that rejects it rather than the call.
+LOAD_FAILURES = (ManifestError, ProbeMismatchError, ModelOutputError)
 
 _BUNDLE_LAYOUTS = ("", BUNDLE_MODELS_DIR, DEFAULT_PROFILES_DIR)
 
@@ -106,14 +128,29 @@ class Resolution:
 
 def user_models_dir(app_name: str = DEFAULT_APP_NAME) -> Path:
     """``<user app-data>/models``: the per-user root that holds ``<profile_id>/`` folders."""
-    return Path(platformdirs.user_data_dir(app_name, appauthor=False)) / "models"
+    try:
+        return Path(platformdirs.user_data_dir(app_name, appauthor=False)) / "models"
+    except ValueError as exc:  # platformdirs refuses "..": tests/test_cli_fuzz.py
+        raise RuntimeOptionError(
+            f"app_name {shorten(app_name)} cannot name a user data folder ({exc})",
+            "use the app's name, e.g. myapp",
+        ) from None
 
 
 def _as_profile_folder(path: Path, profile_id: str) -> Path:
     """``path`` itself when it is a profile folder, else ``path/<profile_id>`` (a root)."""
-    if path.name == profile_id or (path / PREPARED_FILE).exists() or (path / PROFILE_FILE).exists():
+    if path.name == profile_id or _exists(path / PREPARED_FILE) or _exists(path / PROFILE_FILE):
         return path
     return path / profile_id
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where stat fails (a name too long, a NUL byte in a variable):
+    such a folder is then rejected with its reason (tests/runtime/test_hardening.py)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _frozen() -> bool:
@@ -183,6 +220,38 @@ def resolve(
     rejected. Raises ProfileIncompleteError, listing every candidate and its rejection, when
     no folder is complete.
     """
+    return resolve_usable(
+        profile_id,
+        lambda resolution: resolution,
+        path=path,
+        variant=variant,
+        env_var=env_var,
+        app_name=app_name,
+        project_dir=project_dir,
+        expect=expect,
+        need_probe=need_probe,
+    )
+
+
+def resolve_usable(
+    profile_id: str,
+    use: Callable[[Resolution], T],
+    *,
+    path: str | os.PathLike[str] | None = None,
+    variant: str | None = None,
+    env_var: str | None = None,
+    app_name: str = DEFAULT_APP_NAME,
+    project_dir: str | os.PathLike[str] | None = None,
+    expect: Mapping[str, Any] | None = None,
+    need_probe: bool = False,
+) -> T:
+    """What ``use`` returns for the first complete candidate it accepts (as :func:`resolve`).
+
+    ``use`` (tether.load's: load the tokenizer and model, run the probe) raising one of
+    ``LOAD_FAILURES`` rejects that candidate, with the reason in the trail, and the search
+    goes on. When no candidate is usable, the first such failure is raised (it says what is
+    broken); when none was even complete, ProfileIncompleteError with the trail.
+    """
     check_name(profile_id)
     check_expect(expect or {})
     requested, _ = requested_variant(variant)
@@ -192,6 +261,7 @@ def resolve(
     )
     opened: dict[int, ProfileFolder] = {}
     trail: list[TrailEntry] = []
+    first_failure: TetherError | None = None
     for attempt, wanted in enumerate(order):
         for index, candidate in enumerate(found):
             folder = opened.get(index)
@@ -205,12 +275,12 @@ def resolve(
                     TrailEntry(candidate.source, candidate.folder, wanted, "rejected", rejection)
                 )
                 continue
-            trail.append(TrailEntry(candidate.source, candidate.folder, wanted, "chosen"))
-            trail.extend(
+            unchecked = tuple(
                 TrailEntry(later.source, later.folder, wanted, "not checked")
                 for number, later in enumerate(found[index + 1 :], index + 1)
                 if number not in opened or opened[number].rejection is None
             )
+            chosen = TrailEntry(candidate.source, candidate.folder, wanted, "chosen")
             reason = why if attempt == 0 else f"{why}; no folder has {order[0]} complete"
             assert folder.profile is not None and folder.prepared is not None
             result = Resolution(
@@ -221,11 +291,22 @@ def resolve(
                 profile=folder.profile,
                 prepared=folder.prepared,
                 variant_reason=reason,
-                trail=tuple(trail),
+                trail=(*trail, chosen, *unchecked),
             )
+            try:
+                value = use(result)
+            except LOAD_FAILURES as exc:
+                rejection = Rejection(_failure_reason(exc), " ".join(exc.message.split()))
+                trail.append(
+                    TrailEntry(candidate.source, candidate.folder, wanted, "rejected", rejection)
+                )
+                first_failure = first_failure or exc
+                continue
             _log_resolution(result)
-            return result
+            return value
     _log_trail(profile_id, trail, logging.ERROR)
+    if first_failure is not None:
+        raise first_failure
     everywhere_absent = all(entry.reason == "not_found" for entry in trail)
     raise ProfileIncompleteError(
         f"no complete profile folder for {profile_id} ({' or '.join(order)})",
@@ -233,6 +314,15 @@ def resolve(
         trail=trail,
         problems=[entry.line() for entry in trail],
     )
+
+
+def _failure_reason(exc: TetherError) -> str:
+    """The trail's reason code for a candidate that was complete but failed to load."""
+    if isinstance(exc, ModelOutputError):
+        return "bad_output"
+    if isinstance(exc, ProbeMismatchError):
+        return exc.reason if exc.reason in REASONS else "probe_mismatch"
+    return "unloadable"
 
 
 def _log_resolution(result: Resolution) -> None:

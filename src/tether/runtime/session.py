@@ -45,7 +45,7 @@ def create_session(model_path: Path, *, intra_op_threads: int) -> ort.InferenceS
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf classes
         raise ManifestError(
             f"{model_path} cannot be loaded by onnxruntime {ort.__version__} ({exc})",
-            "run `tether verify` on the profile folder and re-fetch it",
+            "run `tether verify` on the profile folder and repair it: tether fetch --repair",
         ) from exc
 
 
@@ -66,7 +66,7 @@ def model_io(session: ort.InferenceSession, output: str) -> ModelIO:
     if output not in outputs:
         raise ManifestError(
             f"profile.json names output {output!r}; the model has {', '.join(outputs)}",
-            "the profile and model do not belong together: re-fetch the release",
+            "the profile and model do not belong together: repair it with tether fetch --repair",
         )
     last = outputs[output].shape[-1] if outputs[output].shape else None
     return ModelIO(inputs, output, last if isinstance(last, int) else None)

@@ -35,7 +35,8 @@ class TextTokenizer:
             tokenizer = Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises a bare Exception on a bad file
             raise ManifestError(
-                f"{path} cannot be loaded as a tokenizer ({exc})", "re-fetch the profile"
+                f"{path} cannot be loaded as a tokenizer ({exc})",
+                "repair it: tether fetch --repair",
             ) from exc
         truncation = tokenizer.truncation or {}
         # The profile's max_length is the contract; the file's own setting must not win.

@@ -1,10 +1,9 @@
-"""Signed releases in the OpenSSF Model Signing (OMS) format.
+"""Signatures in the OpenSSF Model Signing (OMS) format: pure cryptography over a listing.
 
-A release's signature is ``model.sig``, kept in the release's mutable record (so signing
-never changes the release's files) and copied beside MANIFEST.txt on fetch and download.
-It is an OMS signature over every file of the release, MANIFEST.txt and
-provenance.intoto.json included: exactly what model_signing's default ``files``
-serialisation of a downloaded release folder yields, so the reference verifier accepts it::
+A release's signature is ``model.sig``: an OMS signature over every file of the release,
+MANIFEST.txt and provenance.intoto.json included, i.e. exactly what model_signing's default
+``files`` serialisation of a downloaded release folder yields, so the reference verifier
+accepts it::
 
     tether download 1.0.1 --dest rel && model_signing verify key rel \\
         --signature rel/model.sig --public_key release.pub
@@ -14,34 +13,33 @@ listing plus MANIFEST.txt's own digest. A fetch therefore needs no extra hashing
 the signature and then each downloaded file against MANIFEST proves every byte, also for a
 profile folder that holds only some variants' files.
 
-This module needs ``cryptography`` (the ``tether[sign]`` extra); keyless Sigstore signing
-also needs ``model_signing`` (``tether[sigstore]``). tether.spine.trust decides what to do with a
-verdict; this module only produces and checks signatures.
+As in model_signing, the cryptography does no I/O on releases: it signs and checks a
+listing {path: sha256} it is given. Reading stores, MANIFESTs and folders, and writing
+model.sig into a release's record, is the spine's (tether.spine.sign, .trust, .verify);
+this room imports neither the spine nor the stores. What to do with a verdict is the trust
+policy's (tether.spine.trust).
+
+Needs ``cryptography`` (the ``tether[sign]`` extra); keyless Sigstore signing also needs
+``model_signing`` (``tether[sigstore]``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tether.errors import (
-    IntegrityError,
-    ReleaseExistsError,
     SignatureInvalidError,
     SignedFileAddedError,
     SignedFileChangedError,
     SignedFileRemovedError,
     UnknownSigningKeyError,
-    UnsignedReleaseError,
+    UnsupportedSignatureError,
 )
-from tether.hashing import list_files, sha256_bytes, sha256_files
-from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
-from tether.names import SIGNATURE_FILE
+from tether.names import MANIFEST_FILE, SIGNATURE_FILE
 from tether.signing._keys import (
     CURVES,
     TrustedKey,
@@ -51,9 +49,11 @@ from tether.signing._keys import (
     load_public_key,
 )
 from tether.signing._oms import (
+    EMPTY_SHA256,
     PAYLOAD_TYPE,
+    SHARDS,
+    Shard,
     Statement,
-    is_ignored,
     parse_bundle,
     parse_statement,
     render_statement,
@@ -62,29 +62,25 @@ from tether.signing._oms import (
     verify_with_key,
 )
 from tether.signing._sigstore import Identity, sign_keyless, verify_keyless
-from tether.spine import read_manifest, release_info, require_usable
-from tether.stores.base import Store, stored_sha256
-from tether.versioning import release_tag
 
 __all__ = [
     "CURVES",
     "SIGNATURE_FILE",
+    "FileShards",
     "Identity",
     "KeySigner",
-    "SignResult",
+    "Shard",
     "Signer",
     "SigstoreSigner",
     "Statement",
     "TrustedKey",
     "Verified",
-    "attach_signature",
     "compare_files",
     "generate_key",
     "load_public_key",
     "load_signer",
-    "release_digests",
-    "sign_release",
-    "verify_folder",
+    "read_claim",
+    "signed_files",
     "verify_signature",
 ]
 
@@ -198,9 +194,8 @@ def verify_signature(
     return Verified(parse_statement(payload, where=f"model.sig of {where}"), signer)
 
 
-def release_digests(manifest: Manifest, manifest_raw: bytes) -> dict[str, str]:
-    """Every file of a release with its sha256: the MANIFEST's listing plus MANIFEST.txt."""
-    return {**manifest.files, MANIFEST_FILE: sha256_bytes(manifest_raw)}
+#: (path, shard size) -> the shards of that file of the folder at hand, cut as model_signing does.
+FileShards = Callable[[str, int], tuple[Shard, ...]]
 
 
 def compare_files(
@@ -209,26 +204,42 @@ def compare_files(
     *,
     where: str,
     listing: set[str] | None = None,
+    file_shards: FileShards | None = None,
 ) -> None:
     """Refuse any difference between what was signed and what the release holds now.
 
     ``actual`` is the release's digests (from its MANIFEST, or hashed); ``listing`` the
     files the store or folder really holds, when known. Files under the statement's
     ignore_paths (git metadata) are not compared, as model_signing does; MANIFEST.txt
-    always is, since it lists those files' digests too. A changed file outranks an added
-    one, which outranks a removed one; every difference is listed in ``problems``.
+    always is, whatever the ignore list says, since it lists those files' digests too
+    (tests/signing/test_signing_hardening.py). A changed file outranks an added one, which
+    outranks a removed one; every difference is listed in ``problems``.
+
+    A ``shards`` signature's files of several shards are compared through ``file_shards``
+    (a folder's bytes); without it they cannot be, and the signature is refused as
+    unsupported, never as forged.
     """
     signed = statement.files
+    covered = statement.paths
 
     def compared(paths: set[str]) -> set[str]:
-        return {p for p in paths if p == MANIFEST_FILE or not is_ignored(p, statement.ignore_paths)}
+        return {p for p in paths if p == MANIFEST_FILE or not statement.ignores(p)}
 
     present = compared(set(actual) | (listing or set()))
-    changed = sorted(p for p in set(signed) & set(actual) if signed[p] != actual[p])
-    added = sorted(present - set(signed))
-    removed = set(signed) - set(actual)
+    if statement.method == SHARDS:  # model_signing gives an empty file no shard to sign
+        present = {p for p in present if p in covered or actual.get(p) != EMPTY_SHA256}
+    changed = [p for p in set(signed) & set(actual) if signed[p] != actual[p]]
+    unchecked = []
+    for p in sorted(set(statement.shards) & set(actual)):
+        if file_shards is None or statement.shard_size is None:
+            unchecked.append(p)
+        elif tuple(file_shards(p, statement.shard_size)) != statement.shards[p]:
+            changed.append(p)
+    changed.sort()
+    added = sorted(present - covered)
+    removed = covered - set(actual)
     if listing is not None:
-        removed |= set(signed) - listing
+        removed |= covered - listing
     problems = [f"changed after signing: {p}" for p in changed]
     problems += [f"added after signing: {p}" for p in added]
     problems += [f"removed after signing: {p}" for p in sorted(removed)]
@@ -238,6 +249,13 @@ def compare_files(
             f"{where}: {_few(content_changed)} changed after signing", problems=problems
         )
     if added:
+        if MANIFEST_FILE in added and statement.ignores(MANIFEST_FILE):
+            raise SignedFileAddedError(
+                f"{where}: the signature leaves out {MANIFEST_FILE} (its ignore list names it), "
+                "and tether always checks it",
+                "sign the folder again without ignoring MANIFEST.txt (tether sign does)",
+                problems=problems,
+            )
         raise SignedFileAddedError(f"{where}: {_few(added)} added after signing", problems=problems)
     if removed:
         raise SignedFileRemovedError(
@@ -247,6 +265,14 @@ def compare_files(
         raise SignedFileChangedError(
             f"{where}: {MANIFEST_FILE} changed after signing", problems=problems
         )
+    if unchecked:
+        raise UnsupportedSignatureError(
+            f"{where}: unsupported serialization here: signed as shards of "
+            f"{statement.shard_size} bytes, and {_few(unchecked)} span several shards, which "
+            "tether checks only against a folder's bytes",
+            "check the downloaded folder (tether verify --signature DIR), or sign with the "
+            "'files' serialization (tether sign, or model_signing's default)",
+        )
 
 
 def _few(paths: list[str]) -> str:
@@ -254,159 +280,14 @@ def _few(paths: list[str]) -> str:
     return shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
-def verify_folder(
-    folder: Path,
-    *,
-    keys: Sequence[TrustedKey],
-    identities: Sequence[Identity] = (),
-) -> tuple[Verified, int]:
-    """Verify a plain folder signed with OMS (``folder/model.sig``), as model_signing does:
-    every file but the signature and the statement's ignore_paths must be signed and equal.
-    A tether release folder (with MANIFEST.txt) must also agree with its MANIFEST, which
-    covers the ignored files too.
+def read_claim(data: bytes, *, where: str) -> tuple[Statement, str]:
+    """What a model.sig made elsewhere claims, before anyone checks who signed it: its
+    statement, and its signer's key hint (``keyless`` for Sigstore, else ``unknown``).
 
-    Returns the verified signature and the number of files checked.
+    Raises SignatureInvalidError when it is not an OMS signature over an in-toto statement.
     """
-    folder = Path(folder)
-    where = str(folder)
-    try:
-        data = (folder / SIGNATURE_FILE).read_bytes()
-    except FileNotFoundError:
-        raise UnsignedReleaseError(f"{folder} holds no {SIGNATURE_FILE}") from None
-    verified = verify_signature(data, keys=keys, identities=identities, where=where)
-    ignore = verified.statement.ignore_paths
-    try:
-        present = [rel for rel in list_files(folder) if rel != SIGNATURE_FILE]
-    except ValueError as exc:  # a symbolic link: model_signing refuses those too
-        raise IntegrityError(f"{folder}: {exc}") from None
-    manifest: Manifest | None = None
-    if (folder / MANIFEST_FILE).is_file():
-        raw = (folder / MANIFEST_FILE).read_bytes()
-        manifest = parse_manifest(raw.decode("utf-8"), where=f"{folder}/{MANIFEST_FILE}")
-    listed = set(manifest.files) if manifest else set()
-    rels = [rel for rel in present if rel in listed or not is_ignored(rel, ignore)]
-    hashed = sha256_files([folder / rel for rel in rels])
-    digests = {rel: hashed[folder / rel] for rel in rels}
-    compare_files(verified.statement, digests, where=where)
-    if manifest is not None:
-        problems = [
-            f"{'missing' if rel not in digests else 'not as MANIFEST.txt lists'}: {rel}"
-            for rel, digest in sorted(manifest.files.items())
-            if digests.get(rel) != digest
-        ]
-        problems += [
-            f"not in MANIFEST.txt: {rel}" for rel in sorted(set(digests) - listed - {MANIFEST_FILE})
-        ]
-        if problems:
-            raise IntegrityError(
-                f"{folder}: its files disagree with its MANIFEST.txt ({len(problems)} problem(s))",
-                problems=problems,
-            )
-    return verified, len(digests)
-
-
-# --- signing releases in a store ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignResult:
-    name: str
-    version: str
-    signer: str
-    files: int
-
-    @property
-    def tag(self) -> str:
-        return release_tag(self.version)
-
-
-def sign_release(
-    store: Store,
-    name: str,
-    version: str,
-    signer: Signer,
-    *,
-    check_files: bool = True,
-    replace: bool = False,
-) -> SignResult:
-    """Sign a published release: write model.sig into its record; its files do not change.
-
-    ``check_files`` re-hashes the store's bytes first, so the signature vouches for what the
-    store holds and not just for its MANIFEST (skip it right after publishing, where the
-    digests were just computed).
-    """
-    info = require_usable(release_info(store, name, version))
-    where = f"{name} {info.tag} in {store.url}"
-    _refuse_resign(store, name, info.version, replace, where)
-    manifest, raw = read_manifest(store, name, info.version)
-    digests = release_digests(manifest, raw)
-    _check_listing(store, name, info.version, digests, where)
-    if check_files:
-        _check_store_bytes(store, name, info.version, manifest, where)
-    data = signer.sign(info.tag, digests)
-    store.write_record(name, info.version, SIGNATURE_FILE, data)
-    return SignResult(name, info.version, signer.description, len(signed_files(digests)))
-
-
-def attach_signature(
-    store: Store, name: str, version: str, data: bytes, *, replace: bool = False
-) -> tuple[Statement, str]:
-    """Attach a model.sig made elsewhere (e.g. by model_signing over a downloaded release).
-
-    Its statement must cover exactly the release's files; whether its signer is trusted is
-    for each consumer's trust policy to say. Returns the statement and the key hint.
-    """
-    info = release_info(store, name, version)
-    where = f"{name} {info.tag} in {store.url}"
-    _refuse_resign(store, name, info.version, replace, where)
-    bundle = parse_bundle(data, where=f"the signature for {where}")
+    bundle = parse_bundle(data, where=where)
     if bundle.payload_type != PAYLOAD_TYPE:
-        raise SignatureInvalidError(f"the signature for {where} does not sign an in-toto statement")
-    statement = parse_statement(bundle.payload, where=f"the signature for {where}")
-    manifest, raw = read_manifest(store, name, info.version)
-    compare_files(
-        statement,
-        release_digests(manifest, raw),
-        where=where,
-        listing=set(store.files(name, info.version)),
-    )
-    store.write_record(name, info.version, SIGNATURE_FILE, data)
+        raise SignatureInvalidError(f"{where} does not sign an in-toto statement")
+    statement = parse_statement(bundle.payload, where=where)
     return statement, bundle.key_hint or ("keyless" if bundle.keyless else "unknown")
-
-
-def _refuse_resign(store: Store, name: str, version: str, replace: bool, where: str) -> None:
-    if not replace and store.read_record(name, version, SIGNATURE_FILE) is not None:
-        raise ReleaseExistsError(
-            f"{where} is already signed",
-            "pass --replace to sign it again (e.g. after rotating the signing key)",
-        )
-
-
-def _check_listing(
-    store: Store, name: str, version: str, digests: dict[str, str], where: str
-) -> None:
-    listing = set(store.files(name, version))
-    extra, missing = sorted(listing - set(digests)), sorted(set(digests) - listing)
-    if extra or missing:
-        raise IntegrityError(
-            f"{where} does not hold exactly the files its MANIFEST lists; not signing it",
-            problems=[f"not in MANIFEST: {p}" for p in extra] + [f"missing: {p}" for p in missing],
-        )
-
-
-def _check_store_bytes(
-    store: Store, name: str, version: str, manifest: Manifest, where: str
-) -> None:
-    """Stream every release file from the store and hash it (threads: hashlib drops the GIL)."""
-
-    rels = sorted(manifest.files)
-    with ThreadPoolExecutor(max_workers=min(8, max(1, len(rels)))) as pool:
-        digests = pool.map(lambda rel: stored_sha256(store, name, version, rel), rels)
-        found = dict(zip(rels, digests, strict=True))
-    bad = [rel for rel in rels if found[rel] != manifest.files[rel]]
-    if bad:
-        raise IntegrityError(
-            f"{where}: {_few(bad)} no longer match(es) the MANIFEST; not signing it",
-            "the store's copy is corrupt or was tampered with: re-publish under a new version",
-            problems=[f"mismatch: {rel}" for rel in bad],
-        )

@@ -9,6 +9,10 @@ an in-toto Statement v1 with predicate ``https://model_signing/signature/v1.0``:
                 resources: [{name: <relative path>, algorithm: sha256, digest: <hex>}, ...]}
 
 The root digest is sha256 over the concatenated raw resource digests, in the listed order.
+model_signing's ``shards`` serialization lists ``<path>:<start>:<end>`` resources instead,
+the sha256 of each ``shard_size`` slice of each file (none for an empty file); a file that is
+one shard has its plain sha256, so such a signature is read like a ``files`` one
+(``Statement.files``) and only files of several shards need their bytes (``Statement.shards``).
 Key-signed bundles name their key by ``verificationMaterial.publicKey.hint`` (see _keys);
 keyless (Sigstore) bundles carry a certificate instead.
 
@@ -22,13 +26,14 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tether.errors import ManifestError, SignatureInvalidError
+from tether.errors import ManifestError, SignatureInvalidError, UnsupportedSignatureError
 from tether.names import SIGNATURE_FILE
 from tether.paths import check_relative_path
 from tether.signing._keys import TrustedKey, key_id, signature_hash
@@ -37,19 +42,52 @@ BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+V02_PREDICATE_TYPE = "https://model_signing/Digests/v0.1"  # model_signing before 1.0
+FILES, SHARDS = "files", "shards"  # the serializations tether checks
 #: What model_signing leaves out of a folder by default: the signature and git metadata.
 DEFAULT_IGNORE_PATHS = (SIGNATURE_FILE, ".git", ".gitattributes", ".github", ".gitignore")
 _HEX64 = frozenset("0123456789abcdef")
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+_Bad = Callable[[str], SignatureInvalidError]
+
+
+class Shard(NamedTuple):
+    """A slice [start, end) of a file and its sha256 (a ``shards`` signature's resource)."""
+
+    start: int
+    end: int
+    digest: str
 
 
 @dataclass(frozen=True)
 class Statement:
-    """The files an OMS signature vouches for (path -> sha256 hex, in signed order)."""
+    """The files an OMS signature vouches for (path -> sha256 hex, in signed order).
+
+    A ``shards`` signature's files of one shard are in ``files`` too (that shard's digest
+    is the file's sha256); files of several shards are in ``shards`` only.
+    """
 
     model_name: str
     files: dict[str, str]
     ignore_paths: tuple[str, ...] = ()
     serialization: dict[str, Any] = field(default_factory=dict)
+    shards: dict[str, tuple[Shard, ...]] = field(default_factory=dict)
+    shard_size: int | None = None  # a shards signature's
+
+    @property
+    def method(self) -> str:
+        return str(self.serialization.get("method", FILES))
+
+    @property
+    def paths(self) -> set[str]:
+        """Every file the signature covers."""
+        return set(self.files) | set(self.shards)
+
+    def ignores(self, path: str) -> bool:
+        """Whether the signature leaves ``path`` out (git metadata, as model_signing does)."""
+        return is_ignored(path, self.ignore_paths)
 
 
 def resource_order(path: str) -> list[str]:
@@ -123,6 +161,12 @@ def parse_statement(payload: bytes, *, where: str) -> Statement:
         raise bad("the signed payload is not JSON") from None
     if not isinstance(data, dict) or data.get("_type") != STATEMENT_TYPE:
         raise bad(f"the signed payload is not an in-toto Statement v1 ({STATEMENT_TYPE})")
+    if data.get("predicateType") == V02_PREDICATE_TYPE:
+        raise UnsupportedSignatureError(
+            f"{where}: unsupported signature format v0.2 (predicate {V02_PREDICATE_TYPE}); "
+            "tether reads OMS v1.0, as model_signing >= 1.0 writes it",
+            "sign it again with model_signing >= 1.0, or with tether sign",
+        )
     if data.get("predicateType") != PREDICATE_TYPE:
         raise bad(
             f"predicate type {data.get('predicateType')!r} is not {PREDICATE_TYPE} "
@@ -137,33 +181,87 @@ def parse_statement(payload: bytes, *, where: str) -> Statement:
         resources = list(predicate["resources"])
     except (KeyError, TypeError, ValueError):
         raise bad("the statement lacks its subject, serialization or resources") from None
-    if serialization.get("method") != "files" or serialization.get("hash_type") != "sha256":
-        raise bad(
-            f"it was made with serialization {serialization.get('method')!r}/"
-            f"{serialization.get('hash_type')!r}; tether checks 'files' with sha256 "
-            "(model_signing's default), so sign with that"
+    method, hash_type = serialization.get("method"), serialization.get("hash_type")
+    if method not in (FILES, SHARDS) or hash_type != "sha256":
+        # A valid signature of another kind is not a forgery: say what it is
+        # (tests/signing/test_signing_hardening.py).
+        raise UnsupportedSignatureError(
+            f"{where}: unsupported serialization {method!r} with hash {hash_type!r} "
+            "(tether checks 'files' or 'shards', with sha256)",
+            "sign with model_signing's default 'files' serialization and sha256, or tether sign",
         )
-    files: dict[str, str] = {}
+    shard_size = _shard_size(serialization, bad) if method == SHARDS else None
+    algorithms = {"sha256"} | ({f"sha256-sharded-{shard_size}"} if shard_size else set())
+    names: set[str] = set()
+    digests: list[str] = []
+    pieces: dict[str, list[Shard]] = {}
     for resource in resources:
         try:
             name, algorithm, digest = resource["name"], resource["algorithm"], resource["digest"]
         except (KeyError, TypeError):
             raise bad("a resource lacks its name, algorithm or digest") from None
-        if algorithm != "sha256" or not isinstance(digest, str) or len(digest) != 64:
+        if algorithm not in algorithms or not isinstance(digest, str) or len(digest) != 64:
             raise bad(f"resource {name!r} has no sha256 digest")
         if not set(digest) <= _HEX64:
             raise bad(f"resource {name!r} has a malformed digest")
+        if name in names:
+            raise bad(f"resource {name!r} is listed twice")
+        names.add(name)
+        path, start, end = _resource_path(str(name), shard_size, bad)
         try:
-            check_relative_path(str(name), where=where)
+            check_relative_path(path, where=where)
         except ManifestError as exc:
             raise bad(exc.message) from None
-        if name in files:
-            raise bad(f"resource {name!r} is listed twice")
-        files[name] = digest
-    if root_digest(list(files.values())) != expected_root:
+        pieces.setdefault(path, []).append(Shard(start, end, digest))
+        digests.append(digest)
+    if root_digest(digests) != expected_root:
         raise bad("the resources do not hash to the subject's digest")
+    files: dict[str, str] = {}
+    shards: dict[str, tuple[Shard, ...]] = {}
+    for path, found in pieces.items():
+        found.sort()
+        if shard_size is not None:
+            _check_tiling(path, found, shard_size, bad)
+        if len(found) == 1:
+            files[path] = found[0].digest
+        else:
+            shards[path] = tuple(found)
     ignore = serialization.get("ignore_paths") or []
-    return Statement(model_name, files, tuple(str(p) for p in ignore), serialization)
+    return Statement(
+        model_name, files, tuple(str(p) for p in ignore), serialization, shards, shard_size
+    )
+
+
+def _shard_size(serialization: dict[str, Any], bad: _Bad) -> int:
+    size = serialization.get("shard_size")  # protobuf JSON writes it as a float: 1000.0
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or size != int(size):
+        raise bad(f"the shard size {size!r} is not a whole number")
+    if int(size) <= 0:
+        raise bad(f"the shard size {size!r} is not positive")
+    return int(size)
+
+
+def _resource_path(name: str, shard_size: int | None, bad: _Bad) -> tuple[str, int, int]:
+    """A resource's file path and byte range (a ``files`` resource is a whole file)."""
+    if shard_size is None:
+        return name, 0, -1
+    parts = name.split(":")  # as model_signing reads it: a path holds no ':'
+    if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+        raise bad(f"shard resource {name!r} is not <path>:<start>:<end>")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def _check_tiling(path: str, shards: list[Shard], shard_size: int, bad: _Bad) -> None:
+    """model_signing cuts a file into shard_size slices from 0, the last one shorter."""
+    position = 0
+    for index, shard in enumerate(shards):
+        length = shard.end - shard.start
+        last = index == len(shards) - 1
+        if shard.start != position or length <= 0 or length > shard_size:
+            raise bad(f"the shards of {path!r} do not cover it in order")
+        if not last and length != shard_size:
+            raise bad(f"the shards of {path!r} are not {shard_size} bytes each")
+        position = shard.end
 
 
 def pae(payload: bytes, payload_type: str = PAYLOAD_TYPE) -> bytes:

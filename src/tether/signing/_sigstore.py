@@ -37,7 +37,7 @@ def _import_model_signing() -> tuple[Any, Any, Any, Any]:
     except ImportError as exc:
         raise MissingDependencyError(
             f"keyless Sigstore signing needs model_signing ({exc.name} is not installed)",
-            "pip install 'tether[sigstore]', or sign with a key: --key KEY",
+            "pip install 'tether[sigstore]', or sign with a key: --signing-key KEY",
         ) from None
     return manifest, hashing, sign_sigstore, signing
 

@@ -1,14 +1,22 @@
-"""The spine: publish a release, pin it, fetch it verified, check it, mirror it.
+"""The spine: publish a release, pin it, fetch it verified, check it, mirror it, sign it.
 
-    release       publish (immutable model-v<semver>), states, catalog
+    catalog       read releases: MANIFEST, state (pre-release, promoted, withdrawn), lists
     compatibility the guard that keeps a profile id's vectors comparable
-    pin           .model-version, the previous promoted release
-    trust         the [trust] policy: signatures and rollback protection on fetch
+    release       publish (immutable model-v<semver>), change state
+    pin           .model-version, the previous promoted release, `tether pin`
+    layout        a dest root: profile folders and fetch's own state folder (.tether/)
     fetch         release -> profile folder: verified, atomic, locked
-    verify        re-hash a profile folder; audit pin -> release -> folder
-    mirror        copy releases between stores, verified
+    pinned        `tether fetch`: the pin into the project's folder, light when a no-op
+    rollback      rollback protection: what a dest root verified, deliberate downgrades
+    trust         the [trust] policy, and the one guard fetch asks (FetchGuard)
+    verify        re-hash a profile folder (and its signature); audit pin -> release -> folder
+    mirroring     copy releases between stores, verified
+    sign          sign a release in a store (the cryptography is tether.signing's)
 
 Other rooms use only the names below; the modules behind them are private to the spine.
+Inside it imports go one way, checked by import-linter (pyproject.toml): catalog is read by
+all; compatibility <- release; layout <- rollback <- trust <- fetch <- pinned, mirroring;
+rollback, trust <- pin <- verify; trust <- sign.
 """
 
 from __future__ import annotations
@@ -18,70 +26,107 @@ from typing import TYPE_CHECKING
 from tether.doors import lazy_door
 
 if TYPE_CHECKING:
-    from tether.spine.compatibility import check_release_compatible, previous_release, release_json
-    from tether.spine.fetch import FetchResult, Progress, download_release, fetch_release
-    from tether.spine.mirror import MirrorResult, mirror
-    from tether.spine.pin import pin_release, previous_promoted, read_pin, require_pin, write_pin
-    from tether.spine.release import (
-        PRE_RELEASE,
-        PROMOTED,
-        WITHDRAWN,
+    from tether.spine.catalog import (
         ReleaseInfo,
         latest,
         list_releases,
-        promote,
-        publish_release,
         read_manifest,
         release_info,
         require_usable,
-        withdraw,
     )
+    from tether.spine.compatibility import check_release_compatible, previous_release, release_json
+    from tether.spine.fetch import download_release, fetch_release
+    from tether.spine.layout import FetchResult, Progress
+    from tether.spine.mirroring import MirrorResult, mirror, mirror_stores
+    from tether.spine.pin import (
+        Pinned,
+        pin_release,
+        pin_version,
+        previous_promoted,
+        read_pin,
+        require_pin,
+        write_pin,
+    )
+    from tether.spine.pinned import fetch_pinned
+    from tether.spine.release import promote, publish_release, refuse_workspace_store, withdraw
+    from tether.spine.sign import (
+        KeyFiles,
+        SignResult,
+        attach_signature,
+        generate_signing_key,
+        load_signer,
+        sign_release,
+        sign_version,
+    )
+    from tether.spine.states import PRE_RELEASE, PROMOTED, WITHDRAWN
     from tether.spine.trust import (
         TrustPolicy,
-        _signing,
         check_profile_signature,
+        fetch_guard,
         keys_policy,
         load_trust,
         signature_policy,
-        verify_signed,
     )
-    from tether.spine.verify import AuditReport, audit, verify_profile
+    from tether.spine.verify import (
+        AuditReport,
+        audit,
+        audit_pinned,
+        verify_local,
+        verify_profile,
+        verify_signed,
+        verify_signed_folder,
+    )
 
 _EXPORTS = {
-    "PRE_RELEASE": "release",
-    "PROMOTED": "release",
-    "WITHDRAWN": "release",
+    "PRE_RELEASE": "states",
+    "PROMOTED": "states",
+    "WITHDRAWN": "states",
     "AuditReport": "verify",
-    "FetchResult": "fetch",
-    "MirrorResult": "mirror",
-    "Progress": "fetch",
-    "ReleaseInfo": "release",
+    "FetchResult": "layout",
+    "KeyFiles": "sign",
+    "MirrorResult": "mirroring",
+    "Pinned": "pin",
+    "Progress": "layout",
+    "ReleaseInfo": "catalog",
+    "SignResult": "sign",
     "TrustPolicy": "trust",
-    "_signing": "trust",
+    "attach_signature": "sign",
     "audit": "verify",
+    "audit_pinned": "verify",
     "check_profile_signature": "trust",
     "check_release_compatible": "compatibility",
     "download_release": "fetch",
+    "fetch_guard": "trust",
+    "fetch_pinned": "pinned",
     "fetch_release": "fetch",
+    "generate_signing_key": "sign",
     "keys_policy": "trust",
-    "latest": "release",
-    "list_releases": "release",
+    "latest": "catalog",
+    "list_releases": "catalog",
+    "load_signer": "sign",
     "load_trust": "trust",
-    "mirror": "mirror",
+    "mirror": "mirroring",
+    "mirror_stores": "mirroring",
     "pin_release": "pin",
+    "pin_version": "pin",
     "previous_promoted": "pin",
     "previous_release": "compatibility",
     "promote": "release",
     "publish_release": "release",
-    "read_manifest": "release",
+    "refuse_workspace_store": "release",
+    "read_manifest": "catalog",
     "read_pin": "pin",
-    "release_info": "release",
+    "release_info": "catalog",
     "release_json": "compatibility",
     "require_pin": "pin",
-    "require_usable": "release",
+    "require_usable": "catalog",
+    "sign_release": "sign",
+    "sign_version": "sign",
     "signature_policy": "trust",
+    "verify_local": "verify",
     "verify_profile": "verify",
-    "verify_signed": "trust",
+    "verify_signed": "verify",
+    "verify_signed_folder": "verify",
     "withdraw": "release",
     "write_pin": "pin",
 }
@@ -91,35 +136,50 @@ __all__ = [
     "WITHDRAWN",
     "AuditReport",
     "FetchResult",
+    "KeyFiles",
     "MirrorResult",
+    "Pinned",
     "Progress",
     "ReleaseInfo",
+    "SignResult",
     "TrustPolicy",
-    "_signing",
+    "attach_signature",
     "audit",
+    "audit_pinned",
     "check_profile_signature",
     "check_release_compatible",
     "download_release",
+    "fetch_guard",
+    "fetch_pinned",
     "fetch_release",
+    "generate_signing_key",
     "keys_policy",
     "latest",
     "list_releases",
+    "load_signer",
     "load_trust",
     "mirror",
+    "mirror_stores",
     "pin_release",
+    "pin_version",
     "previous_promoted",
     "previous_release",
     "promote",
     "publish_release",
     "read_manifest",
     "read_pin",
+    "refuse_workspace_store",
     "release_info",
     "release_json",
     "require_pin",
     "require_usable",
+    "sign_release",
+    "sign_version",
     "signature_policy",
+    "verify_local",
     "verify_profile",
     "verify_signed",
+    "verify_signed_folder",
     "withdraw",
     "write_pin",
 ]

@@ -15,7 +15,9 @@ from typing import Any
 
 from tether.errors import ProfileCompatibilityError
 from tether.names import COMPAT_MIN_COSINE, PROBE_FILE, PROFILE_FILE
-from tether.spine.release import WITHDRAWN, ReleaseInfo, list_releases, read_manifest
+from tether.profile import Profile, read_profile
+from tether.spine.catalog import ReleaseInfo, list_releases, read_manifest
+from tether.spine.states import WITHDRAWN
 from tether.stores.base import Store, read_bytes
 from tether.versioning import parse_version, release_tag
 
@@ -45,6 +47,8 @@ def release_json(store: Store, name: str, version: str, rel: str) -> dict[str, A
             f"{name} {release_tag(version)} {rel} does not match its MANIFEST digest",
             "the store was tampered with: do not use this release",
         )
+    if rel == PROFILE_FILE:  # validated by the one reader of profile.json
+        return dict(Profile.from_bytes(raw, where=f"{rel} of {name} {release_tag(version)}").raw)
     return json.loads(raw)
 
 
@@ -123,7 +127,7 @@ def check_folder_compatible(
     previous = previous_release(store, name)
     if previous is None:
         return
-    new_profile = json.loads(profile_path.read_text(encoding="utf-8"))
+    new_profile = dict(read_profile(Path(folder)).raw)
     probe_path = Path(folder) / PROBE_FILE
     new_probe = json.loads(probe_path.read_text(encoding="utf-8")) if probe_path.is_file() else None
     check_compatible(store, name, new_profile, new_probe, previous, min_cosine=min_cosine)

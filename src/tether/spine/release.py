@@ -1,29 +1,30 @@
-"""Releases: publish a folder as an immutable ``model-v<semver>``, and track its state.
+"""Releases: publish a folder as an immutable ``model-v<semver>``, and change its state.
 
 State (pre-release on publish, then promoted, or withdrawn and kept as a record) lives in
 the release's mutable record as ``state.json`` with its full history, so a state change
-never touches the release's files.
+never touches the release's files. Reading releases is tether.spine.catalog's.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import platform
 import tempfile
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import tether
 from tether.errors import (
+    ConfigError,
     ManifestError,
     ReleaseExistsError,
     ReleaseNotFoundError,
-    ReleaseWithdrawnError,
     TetherError,
 )
-from tether.hashing import listing_digest
+from tether.hashing import list_files, listing_digest
 from tether.manifest import (
     MANIFEST_FILE,
     PROVENANCE_FILE,
@@ -36,25 +37,21 @@ from tether.manifest import (
     render_manifest,
     seal,
 )
-from tether.names import COMPAT_MIN_COSINE, PROFILE_FILE, STATE_RECORD
-from tether.paths import check_name
-from tether.stores.base import Store, read_bytes
+from tether.names import (
+    CI_ENV,
+    CI_WORKSPACE_ENVS,
+    COMPAT_MIN_COSINE,
+    PROFILE_FILE,
+    SIGNATURE_FILE,
+    STATE_RECORD,
+)
+from tether.paths import PUBLISH_HINT, check_name, check_release_paths
+from tether.profile import read_profile
+from tether.spine.catalog import ReleaseInfo, release_info, require_usable
+from tether.spine.compatibility import check_folder_compatible
+from tether.spine.states import PRE_RELEASE, PROMOTED, WITHDRAWN, parse_state, render_state
+from tether.stores.base import Store
 from tether.versioning import next_version, normalize_version, parse_version, release_tag
-
-PRE_RELEASE, PROMOTED, WITHDRAWN = "pre-release", "promoted", "withdrawn"
-
-
-@dataclass(frozen=True)
-class ReleaseInfo:
-    name: str
-    version: str
-    state: str = PRE_RELEASE
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def tag(self) -> str:
-        return release_tag(self.version)
-
 
 # --- publishing ---------------------------------------------------------------------------
 
@@ -76,12 +73,15 @@ def publish_release(
     as its source. ``version`` None takes the next patch after the highest of the store's
     versions and ``floor`` (the current pin). A profile folder must keep the contract of
     the name's previous release (tether.spine.compatibility; probe cosine >= ``compat_min_cosine``).
+    In CI (``CI=true``), a folder store inside the job's workspace is refused.
     """
+    refuse_workspace_store(store)
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         raise ReleaseNotFoundError(
             f"{source_dir} is not a folder", "pass the folder of built files: --from DIR"
         )
+    check_release_paths(list_files(source_dir), where=str(source_dir), hint=PUBLISH_HINT)
     payload = hash_payload(source_dir)
     if not payload:
         raise ManifestError(f"{source_dir} holds no files to release", "build the model first")
@@ -92,11 +92,12 @@ def publish_release(
         version = str(next_version(existing, floor))
     version = normalize_version(version)
     if version in {str(parse_version(v)) for v in existing}:
-        raise ReleaseExistsError(f"{store.url} already has {name} {release_tag(version)}")
+        raise ReleaseExistsError(
+            f"{store.url} already has {name} {release_tag(version)}",
+            _exists_hint(store, name, version),
+        )
     if existing and (source_dir / PROFILE_FILE).is_file():
-        # --- quality: a profile id is a promise that vectors stay comparable
-        from tether.spine.compatibility import check_folder_compatible
-
+        # a profile id is a promise that vectors stay comparable
         check_folder_compatible(store, name, source_dir, min_cosine=compat_min_cosine)
 
     sections = draft.sections if draft else _default_sections(source_dir, payload, run_url)
@@ -111,23 +112,75 @@ def publish_release(
     return _record_state(store, name, version, PRE_RELEASE, event="published")
 
 
+def _exists_hint(store: Store, name: str, version: str) -> str:
+    """Releases never change; a release published by a run killed before it signed it is
+    there, unsigned (tests/spine/test_kill_publish.py)."""
+    hint = ReleaseExistsError.default_hint
+    try:
+        unsigned = store.read_record(name, version, SIGNATURE_FILE) is None
+    except TetherError:
+        return hint
+    if unsigned:
+        hint += f"; if this one should be signed: tether sign {version} --signing-key KEY"
+    return hint
+
+
+# --- CI: a release must outlive the job ----------------------------------------------------
+
+
+def refuse_workspace_store(store: Store) -> None:
+    """With ``CI`` set (GitHub Actions, GitLab CI and most others set CI=true), refuse to
+    publish to a folder store inside the job's workspace: it is deleted when the job ends,
+    and the release with it (the default ./releases, when no store is configured).
+
+    The workspace is ``$GITHUB_WORKSPACE``, ``$CI_PROJECT_DIR`` and the git checkout that
+    holds the current folder; a folder outside them (a mounted share, a temp folder) is the
+    user's choice (tests/spine/test_pin_hardening.py::test_ci_refuses_a_workspace_store).
+    """
+    if os.environ.get(CI_ENV, "").strip().lower() in ("", "0", "false", "no"):
+        return
+    root = _folder_store_root(store)
+    if root is None:
+        return
+    for workspace in ci_workspaces():
+        if root == workspace or workspace in root.parents:
+            raise ConfigError(
+                f"refusing to publish to {root}: it is inside the CI workspace {workspace}, "
+                "which is deleted when the job ends, and the release with it",
+                "publish to a store that outlives the job: --store, $TETHER_STORE or store = "
+                "in tether.toml set to oci://..., s3://... or a folder outside the workspace",
+            )
+
+
+def ci_workspaces() -> list[Path]:
+    """The folders a CI job's checkout occupies: the CI's own variables, and the git work
+    tree holding the current folder (a test's temp project outside it is not one)."""
+    found = [Path(os.environ[k]) for k in CI_WORKSPACE_ENVS if os.environ.get(k, "").strip()]
+    here = Path.cwd().resolve()
+    found += [d for d in (here, *here.parents) if (d / ".git").exists()][:1]
+    return [Path(os.path.realpath(p.expanduser())) for p in found]
+
+
+def _folder_store_root(store: Store) -> Path | None:
+    parsed = urlparse(store.url)
+    if parsed.scheme != "file":
+        return None
+    return Path(os.path.realpath(url2pathname(parsed.path)))  # file:///C:/... on Windows too
+
+
 def _read_draft(source_dir: Path) -> Manifest | None:
     path = source_dir / MANIFEST_FILE
     if not path.is_file():
         return None
-    draft = parse_manifest(path.read_text(encoding="utf-8"), where=str(path))
+    draft = parse_manifest(path.read_bytes(), where=str(path))
     check_folder(source_dir, draft, where=str(source_dir))
     return draft
 
 
 def _default_name(source_dir: Path, draft: Manifest | None) -> str:
-    profile = source_dir / PROFILE_FILE
-    if profile.is_file():
-        try:
-            profile_id = json.loads(profile.read_text(encoding="utf-8")).get("profile_id")
-        except (ValueError, AttributeError) as exc:
-            raise ManifestError(f"{profile} is not valid JSON: {exc}") from exc
-        if isinstance(profile_id, str) and profile_id:
+    if (source_dir / PROFILE_FILE).is_file():
+        profile_id = read_profile(source_dir).profile_id
+        if profile_id:
             return profile_id
     if draft is not None:
         return draft.name
@@ -146,63 +199,6 @@ def _default_sections(
         },
         "Build": {"timestamp": build_timestamp(), "workflow": ci_run_url(run_url)},
     }
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-def read_manifest(store: Store, name: str, version: str) -> tuple[Manifest, bytes]:
-    """A release's parsed MANIFEST.txt and its raw bytes."""
-    raw = read_bytes(store, name, version, MANIFEST_FILE)
-    where = f"{name} {release_tag(version)} {MANIFEST_FILE}"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"{where} is not UTF-8 text") from exc
-    manifest = parse_manifest(text, where=where)
-    if manifest.name != name or manifest.version != normalize_version(version):
-        raise ManifestError(
-            f"{where} describes {manifest.name} {manifest.label}, not {release_tag(version)}",
-            "the store was tampered with: do not use this release",
-        )
-    return manifest, raw
-
-
-def release_info(store: Store, name: str, version: str) -> ReleaseInfo:
-    """State and history of a published release."""
-    version = normalize_version(version)
-    if version not in {str(parse_version(v)) for v in store.versions(name)}:
-        raise ReleaseNotFoundError(f"{store.url} has no release {name} {release_tag(version)}")
-    raw = store.read_record(name, version, STATE_RECORD)
-    if raw is None:  # published, state not yet written: a pre-release
-        return ReleaseInfo(name, version)
-    try:
-        data = json.loads(raw)
-        return ReleaseInfo(name, version, str(data["state"]), list(data.get("history", [])))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ManifestError(f"state record of {name} {release_tag(version)} is malformed") from exc
-
-
-def list_releases(store: Store, name: str) -> list[ReleaseInfo]:
-    """All releases of ``name``, oldest version first."""
-    versions = sorted(parse_version(v) for v in store.versions(name))
-    return [release_info(store, name, str(v)) for v in versions]
-
-
-def latest(releases: list[ReleaseInfo], state: str | None = None) -> ReleaseInfo | None:
-    """The highest version (by semver precedence), optionally only those in ``state``."""
-    eligible = [r for r in releases if state is None or r.state == state]
-    return max(eligible, key=lambda r: parse_version(r.version), default=None)
-
-
-def require_usable(info: ReleaseInfo) -> ReleaseInfo:
-    """Refuse a withdrawn release (it stays readable as a record, never pinned or fetched)."""
-    if info.state == WITHDRAWN:
-        reason = next((h.get("reason") for h in reversed(info.history) if h.get("reason")), None)
-        raise ReleaseWithdrawnError(
-            f"{info.name} {info.tag} was withdrawn" + (f": {reason}" if reason else "")
-        )
-    return info
 
 
 # --- state changes ------------------------------------------------------------------------
@@ -239,12 +235,11 @@ def _record_state(
     store: Store, name: str, version: str, state: str, *, event: str, **details: Any
 ) -> ReleaseInfo:
     raw = store.read_record(name, version, STATE_RECORD)
-    history = json.loads(raw).get("history", []) if raw else []
+    _, history = parse_state(raw, where=f"{name} {release_tag(version)}")
     entry = {"event": event, "state": state, "at": _now()}
     entry.update({k: v for k, v in details.items() if v})
     history.append(entry)
-    data = {"state": state, "history": history}
-    store.write_record(name, version, STATE_RECORD, (json.dumps(data, indent=2) + "\n").encode())
+    store.write_record(name, version, STATE_RECORD, render_state(state, history))
     return ReleaseInfo(name, version, state, history)
 
 

@@ -14,40 +14,42 @@ in pyproject.toml), in a ``[trust]`` table::
 Without a ``[trust]`` table nothing is checked (as before signing existed). With one,
 ``tether fetch`` checks the release's model.sig before anything is activated: ``require``
 refuses an unsigned release, an unknown signer, an invalid signature and any file changed,
-added or removed after signing; ``warn`` logs the same and goes on; ``off`` skips.
+added or removed after signing; ``warn`` logs the same and goes on; ``off`` skips. It also
+refuses a rollback to a version below one the dest root verified (tether.spine.rollback).
 
-Rollback protection (the TUF rollback attack): with a policy, each dest root remembers the
-highest version it verified per name (``<dest>/.<name>.verified.json``). A fetch of a
-lower version is refused unless the pin was lowered on purpose: ``tether pin --previous``
-or ``tether pin VERSION --allow-downgrade`` write ``.model-downgrade.json`` beside
-.model-version (commit both), which allows exactly that version.
+Fetch asks all of this through one ``FetchGuard`` (``fetch_guard``): the plain guard of a
+project without [trust] checks nothing; a ``TrustGuard`` applies the policy.
 
-This module is light on purpose (fetch and pin import it); the cryptography lives in
-tether.signing and is imported only when a signature is checked.
+This module is light on purpose (a no-op fetch with [trust] imports it); the cryptography
+lives in tether.signing and is imported only when a signature is checked (``signing_extra``).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tether.atomic import write_atomic
 from tether.errors import (
     ConfigError,
     ManifestError,
     MissingDependencyError,
     RollbackError,
     SignatureError,
+    SignedFileChangedError,
     UnsignedReleaseError,
 )
-from tether.names import DOWNGRADE_FILE, MANIFEST_FILE, SIGNATURE_FILE
-from tether.versioning import normalize_version, parse_version, release_tag
+from tether.hashing import CHUNK_SIZE
+from tether.manifest import parse_manifest
+from tether.names import MANIFEST_FILE, SIGNATURE_FILE, TRUST_TABLE
+from tether.project import Project
+from tether.spine.catalog import release_digests
+from tether.spine.rollback import Downgrade, check_rollback, record_verified
+from tether.versioning import normalize_version, release_tag
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -58,11 +60,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRUST_TABLE = "trust"
 MODES = ("require", "warn", "off")
 
 
-def _signing() -> ModuleType:
+def signing_extra() -> ModuleType:
     """tether.signing, or a clear error when its extra is not installed."""
     try:
         import tether.signing as signing
@@ -102,17 +103,18 @@ class TrustPolicy:
         log.warning("%s (trust policy %s: going on)", error.one_line(), self.mode)
 
 
-def load_trust(project_dir: Path | str) -> TrustPolicy | None:
-    """The project's trust policy, or None when its recipe has no [trust] table."""
-    from tether.project import read_settings
+def load_trust(project: Project | Path | str) -> TrustPolicy | None:
+    """The project's trust policy, or None when its recipe has no [trust] table.
 
-    settings, path = read_settings(Path(project_dir))
-    table = settings.get(TRUST_TABLE)
+    ``project``: a loaded Project (its recipe is not read again), or the project's folder.
+    """
+    if not isinstance(project, Project):
+        project = Project.load(project)
+    table = project.table(TRUST_TABLE)
     if table is None:
         return None
-    where = f"{path}: [{TRUST_TABLE}]" if path else f"[{TRUST_TABLE}]"
-    base = path.parent if path else Path(project_dir)
-    return parse_trust(table, base_dir=base, project_dir=Path(project_dir), where=where)
+    where = f"{project.settings_file}: [{TRUST_TABLE}]"
+    return parse_trust(table, base_dir=project.settings_dir, project_dir=project.dir, where=where)
 
 
 def parse_trust(
@@ -148,9 +150,9 @@ def parse_trust(
         ):
             raise ConfigError(f"{where}: each identity is {{identity = ..., issuer = ...}}")
     # Keys load (and cryptography imports) on first use: a no-op fetch checks nothing.
-    keys = _Lazy(lambda: tuple(_load_key(_signing(), spec, base_dir, where) for spec in key_specs))
+    keys = _Lazy(lambda: tuple(_load_key(signing_extra(), s, base_dir, where) for s in key_specs))
     identities = _Lazy(
-        lambda: tuple(_signing().Identity(i["identity"], i["issuer"]) for i in id_specs)
+        lambda: tuple(signing_extra().Identity(i["identity"], i["issuer"]) for i in id_specs)
     )
     return TrustPolicy(mode, keys, identities, project_dir, where)
 
@@ -180,263 +182,44 @@ def _load_key(signing: ModuleType, spec: str, base_dir: Path, where: str) -> Tru
     path = (base_dir / spec).expanduser()
     try:
         data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read key {spec} ({exc.strerror})") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte (tests/test_parsers_fuzz.py)
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"{where}: cannot read key {spec} ({reason})") from None
     return signing.load_public_key(data, where=spec)
 
 
 def keys_policy(key_files: list[Path] | tuple[Path, ...]) -> TrustPolicy:
-    """A require policy trusting exactly these public key files (``--key`` options)."""
-    signing = _signing()
+    """A require policy trusting exactly these public key files (``--trusted-key`` options)."""
+    signing = signing_extra()
     keys = []
     for path in key_files:
         try:
             keys.append(signing.load_public_key(Path(path).read_bytes(), where=str(path)))
         except OSError as exc:
             raise ConfigError(f"cannot read key {path} ({exc.strerror})") from None
-    return TrustPolicy("require", tuple(keys), source="--key")
+    return TrustPolicy("require", tuple(keys), source="--trusted-key")
 
 
-def signature_policy(project_dir: Path, key_files: list[Path] | tuple[Path, ...]) -> TrustPolicy:
-    """What `tether verify --signature` checks against: --key files, else the project's
+def signature_policy(
+    project: Project | Path | str, key_files: list[Path] | tuple[Path, ...]
+) -> TrustPolicy:
+    """What `tether verify --signature` checks against: --trusted-key files, else the project's
     [trust]; always as ``require`` (asking for the check means wanting its answer)."""
     if key_files:
         return keys_policy(key_files)
-    policy = load_trust(project_dir)
+    policy = load_trust(project)
     if policy is None or not (policy.keys or policy.identities):
         raise ConfigError(
             "no trusted keys to check the signature against",
-            "pass --key PUBLIC_KEY.pem, or add [trust] keys to the project's tether.toml",
+            "pass --trusted-key PUBLIC_KEY.pem, or add [trust] keys to the project's tether.toml",
         )
     return replace(policy, mode="require")
 
 
-# --- fetch: check before activation -------------------------------------------------------
-
-
-@dataclass
-class TrustVerdict:
-    """The outcome of checking a release before fetch activates it."""
-
-    name: str
-    version: str
-    policy: TrustPolicy | None = None
-    signature: bytes | None = None  # model.sig, set only when it verified
-    signer: str | None = None
-    downgrade_allowed: bool = False
-    problems: list[str] = field(default_factory=list)
-
-
-def check_release(
-    store: Store,
-    name: str,
-    version: str,
-    manifest_raw: bytes,
-    listing: dict[str, int] | set[str],
-    policy: TrustPolicy | None,
-    dest_root: Path,
-) -> TrustVerdict:
-    """Verify the release's model.sig against ``policy``, then the rollback rule.
-
-    Call before anything is written: the signed statement must equal the MANIFEST (whose
-    raw bytes are given) and the store's listing, so that checking each downloaded file
-    against the MANIFEST afterwards proves it was signed.
-    """
-    verdict = TrustVerdict(name, normalize_version(version), policy)
-    if policy is None or not policy.active:
-        return verdict
-    where = f"{name} {release_tag(version)} in {store.url}"
-    try:
-        data = store.read_record(name, verdict.version, SIGNATURE_FILE)
-        if data is None:
-            raise UnsignedReleaseError(f"{where} is not signed (it has no {SIGNATURE_FILE})")
-        verified = _verify_against_manifest(data, manifest_raw, policy, where, set(listing))
-        verdict.signature, verdict.signer = data, verified.signer
-    except SignatureError as exc:
-        verdict.problems.append(exc.message)
-        policy.refuse_or_warn(exc)
-    _check_rollback(verdict, policy, Path(dest_root))
-    return verdict
-
-
-def _verify_against_manifest(
-    data: bytes, manifest_raw: bytes, policy: TrustPolicy, where: str, listing: set[str] | None
-) -> Verified:
-    from tether.manifest import parse_manifest
-
-    signing = _signing()
-    verified = signing.verify_signature(
-        data, keys=policy.keys, identities=policy.identities, where=where
-    )
-    try:
-        manifest = parse_manifest(manifest_raw.decode("utf-8"), where=f"{where} MANIFEST.txt")
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"{where} MANIFEST.txt is not UTF-8 text") from exc
-    signing.compare_files(
-        verified.statement,
-        signing.release_digests(manifest, manifest_raw),
-        where=where,
-        listing=listing,
-    )
-    return verified
-
-
-def stage_signature(verdict: TrustVerdict | None, temp: Path) -> dict[str, Path]:
-    """Write a verified model.sig to ``temp``; {name: temp} for fetch's set of temps."""
-    if verdict is None or verdict.signature is None:
-        return {}
-    with open(temp, "wb") as handle:
-        handle.write(verdict.signature)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return {SIGNATURE_FILE: temp}
-
-
-def raise_if_signed(verdict: TrustVerdict | None, rel: str | None, error: Exception) -> None:
-    """A download of a signed release that does not match its (signed) MANIFEST: raise it
-    as a change after signing. Returns when the release was not verified as signed."""
-    if verdict is None or verdict.signature is None or rel is None:
-        return
-    from tether.errors import SignedFileChangedError
-
-    raise SignedFileChangedError(
-        f"{rel} of {verdict.name} {release_tag(verdict.version)} changed after signing "
-        "(its bytes differ from the signed digest); nothing was activated",
-        problems=[f"changed after signing: {rel}"],
-    ) from error
-
-
-def copy_signature(store: Store, name: str, version: str, folder: Path) -> bool:
-    """Put the release's model.sig (unchecked: a download is checked by whoever uses it)
-    into ``folder``; True when the release has one."""
-    data = store.read_record(name, normalize_version(version), SIGNATURE_FILE)
-    if data is None:
-        return False
-    write_atomic(Path(folder) / SIGNATURE_FILE, data)
-    return True
-
-
-def prepared_needs_refetch(folder: Path, policy: TrustPolicy | None) -> bool:
-    """A folder prepared before signatures were required holds no model.sig: re-check it."""
-    return policy is not None and policy.required and not (folder / SIGNATURE_FILE).is_file()
-
-
-# --- rollback protection ------------------------------------------------------------------
-
-
-def rollback_state_path(dest_root: Path, name: str) -> Path:
-    return Path(dest_root) / f".{name}.verified.json"
-
-
-def highest_verified(dest_root: Path, name: str) -> str | None:
-    """The highest version of ``name`` this dest root has verified, if any."""
-    path = rollback_state_path(dest_root, name)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return normalize_version(str(data["highest"]))
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as exc:
-        # A damaged state must not silently disable the protection.
-        raise ManifestError(
-            f"{path} is malformed ({exc})",
-            "delete it only if you know no downgrade happened; the next fetch rewrites it",
-        ) from None
-
-
-def _check_rollback(verdict: TrustVerdict, policy: TrustPolicy, dest_root: Path) -> None:
-    highest = highest_verified(dest_root, verdict.name)
-    if highest is None or parse_version(verdict.version) >= parse_version(highest):
-        return
-    record = read_downgrade(policy.project_dir) if policy.project_dir else None
-    if (
-        record is not None
-        and record.get("to") == verdict.version
-        and record.get("name") in (None, verdict.name)
-    ):
-        verdict.downgrade_allowed = True
-        log.info(
-            "deliberate downgrade of %s to %s (recorded in %s)",
-            verdict.name,
-            release_tag(verdict.version),
-            DOWNGRADE_FILE,
-        )
-        return
-    error = RollbackError(
-        f"refusing {verdict.name} {release_tag(verdict.version)}: {dest_root} already verified "
-        f"{release_tag(highest)}, and the pin was not lowered on purpose"
-    )
-    verdict.problems.append(error.message)
-    policy.refuse_or_warn(error)
-
-
-def record_verified(verdict: TrustVerdict | None, dest_root: Path) -> None:
-    """After activation: remember the version as verified (lowered only by a deliberate pin)."""
-    if verdict is None or verdict.signature is None:
-        return
-    highest = highest_verified(dest_root, verdict.name)
-    if (
-        highest is not None
-        and not verdict.downgrade_allowed
-        and parse_version(highest) >= parse_version(verdict.version)
-    ):
-        return
-    data = {
-        "schema": 1,
-        "name": verdict.name,
-        "highest": verdict.version,
-        "signer": verdict.signer,
-        "at": _now(),
-    }
-    if verdict.downgrade_allowed and highest is not None:
-        data["lowered_from"] = highest
-    write_atomic(
-        rollback_state_path(dest_root, verdict.name), (json.dumps(data, indent=2) + "\n").encode()
-    )
-
-
-# --- deliberate downgrades (written by tether pin) ----------------------------------------
-
-
-def read_downgrade(project_dir: Path) -> dict[str, Any] | None:
-    path = Path(project_dir) / DOWNGRADE_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except ValueError as exc:
-        raise ManifestError(
-            f"{path} is not JSON ({exc})", "re-pin: tether pin --previous"
-        ) from None
-    return data if isinstance(data, dict) else None
-
-
-def note_pin_change(project_dir: Path, name: str, new: str, *, deliberate: bool) -> None:
-    """Called by tether pin before it writes ``new`` into .model-version.
-
-    Lowering the pin on purpose records the downgrade (fetch then allows that version);
-    lowering it otherwise is refused when the project's policy requires signatures. Any
-    other pin change clears a stale record.
-    """
-    from tether.errors import PinNotFoundError
-    from tether.spine.pin import read_pin
-
-    try:
-        old = read_pin(project_dir)
-    except PinNotFoundError:  # a malformed pin is being replaced: nothing to compare
-        old = None
-    path = Path(project_dir) / DOWNGRADE_FILE
-    new = normalize_version(new)
-    if old is None or parse_version(new) >= parse_version(old):
-        record = read_downgrade(project_dir)
-        if record is not None and record.get("to") != new:
-            path.unlink(missing_ok=True)
-        return
-    if deliberate:
-        data = {"schema": 1, "name": name, "from": old, "to": new, "at": _now()}
-        write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
-        return
-    policy = load_trust(project_dir)
+def refuse_lowered_pin(project: Project | Path | str, name: str, old: str, new: str) -> None:
+    """`tether pin` lowering the pin without --allow-downgrade while rollback protection is
+    on: refused under require, logged under warn (tests/spine/test_trust.py)."""
+    policy = load_trust(project)
     if policy is None or not policy.active:
         return
     policy.refuse_or_warn(
@@ -448,7 +231,172 @@ def note_pin_change(project_dir: Path, name: str, new: str, *, deliberate: bool)
     )
 
 
+# --- fetch: one guard around its transaction ----------------------------------------------
+
+
+@dataclass
+class TrustVerdict:
+    """The outcome of checking a release before fetch activates it."""
+
+    name: str
+    version: str
+    signature: bytes | None = None  # model.sig, set only when it verified
+    signer: str | None = None
+    downgrade: Downgrade | None = None  # the deliberate step this fetch takes, if it lowers
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def downgrade_allowed(self) -> bool:
+        return self.downgrade is not None
+
+
+@dataclass(frozen=True)
+class FetchGuard:
+    """What fetch asks at each step of its transaction into ``dest_root``.
+
+    This guard (a project without [trust], or policy "off") checks nothing: its verdicts
+    carry no signature, so nothing is staged, mapped or recorded. TrustGuard checks.
+    """
+
+    dest_root: Path
+
+    def accepts_prepared(self, folder: Path) -> bool:
+        """Whether a folder already prepared for the pin may stay as it is (the no-op)."""
+        return True
+
+    def check_release(
+        self,
+        store: Store,
+        name: str,
+        version: str,
+        manifest_raw: bytes,
+        listing: dict[str, int] | set[str],
+    ) -> TrustVerdict:
+        """Before anything is written: the release's signature, then the rollback rule."""
+        return TrustVerdict(name, normalize_version(version))
+
+    def signed_files(self, verdict: TrustVerdict) -> dict[str, bytes]:
+        """Files to activate beside the release's: model.sig, when it verified."""
+        return {} if verdict.signature is None else {SIGNATURE_FILE: verdict.signature}
+
+    def raise_if_signed(self, verdict: TrustVerdict, rel: str | None, error: Exception) -> None:
+        """A downloaded file of a signed release that does not match its (signed) MANIFEST
+        was changed after signing: raise that instead. Returns for an unsigned one."""
+        if verdict.signature is None or rel is None:
+            return
+        raise SignedFileChangedError(
+            f"{rel} of {verdict.name} {release_tag(verdict.version)} changed after signing "
+            "(its bytes differ from the signed digest); nothing was activated",
+            problems=[f"changed after signing: {rel}"],
+        ) from error
+
+    def activated(self, verdict: TrustVerdict) -> None:
+        """After activation: remember a verified version (rollback protection)."""
+        if verdict.signature is None:
+            return
+        record_verified(
+            self.dest_root,
+            verdict.name,
+            verdict.version,
+            signer=verdict.signer,
+            downgrade=verdict.downgrade,
+        )
+
+
+@dataclass(frozen=True)
+class TrustGuard(FetchGuard):
+    """The guard of an active [trust] policy: signatures and rollback protection."""
+
+    policy: TrustPolicy
+
+    def accepts_prepared(self, folder: Path) -> bool:
+        # a folder prepared before signatures were required holds no model.sig: re-check it
+        return not self.policy.required or (folder / SIGNATURE_FILE).is_file()
+
+    def check_release(
+        self,
+        store: Store,
+        name: str,
+        version: str,
+        manifest_raw: bytes,
+        listing: dict[str, int] | set[str],
+    ) -> TrustVerdict:
+        """The signed statement must equal the MANIFEST (whose raw bytes are given) and the
+        store's listing, so that checking each downloaded file against the MANIFEST
+        afterwards proves it was signed."""
+        verdict = TrustVerdict(name, normalize_version(version))
+        where = f"{name} {release_tag(version)} in {store.url}"
+        try:
+            data = store.read_record(name, verdict.version, SIGNATURE_FILE)
+            if data is None:
+                raise UnsignedReleaseError(f"{where} is not signed (it has no {SIGNATURE_FILE})")
+            verified = _verify_against_manifest(data, manifest_raw, self.policy, where, listing)
+            verdict.signature, verdict.signer = data, verified.signer
+        except SignatureError as exc:
+            verdict.problems.append(exc.message)
+            self.policy.refuse_or_warn(exc)
+        try:
+            verdict.downgrade = check_rollback(
+                self.dest_root, name, verdict.version, self.policy.project_dir
+            )
+        except RollbackError as exc:
+            verdict.problems.append(exc.message)
+            self.policy.refuse_or_warn(exc)
+        return verdict
+
+
+def fetch_guard(policy: TrustPolicy | None, dest_root: Path) -> FetchGuard:
+    """The guard for a fetch into ``dest_root`` under ``policy`` (None: no [trust] table)."""
+    if policy is None or not policy.active:
+        return FetchGuard(Path(dest_root))
+    return TrustGuard(Path(dest_root), policy)
+
+
+def _verify_against_manifest(
+    data: bytes,
+    manifest_raw: bytes,
+    policy: TrustPolicy,
+    where: str,
+    listing: dict[str, int] | set[str] | None,
+) -> Verified:
+    signing = signing_extra()
+    verified = signing.verify_signature(
+        data, keys=policy.keys, identities=policy.identities, where=where
+    )
+    try:
+        manifest = parse_manifest(manifest_raw.decode("utf-8"), where=f"{where} {MANIFEST_FILE}")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{where} {MANIFEST_FILE} is not UTF-8 text") from exc
+    signing.compare_files(
+        verified.statement,
+        release_digests(manifest, manifest_raw),
+        where=where,
+        listing=None if listing is None else set(listing),
+    )
+    return verified
+
+
 # --- verify and audit ---------------------------------------------------------------------
+
+
+def folder_shards(folder: Path) -> Callable[[str, int], tuple[tuple[int, int, str], ...]]:
+    """For a ``shards`` signature (model_signing's): a file of ``folder`` cut into slices of
+    the shard size from byte 0, the last one shorter, each with its sha256."""
+
+    def shards(rel: str, shard_size: int) -> tuple[tuple[int, int, str], ...]:
+        cuts = []
+        with open(Path(folder) / rel, "rb") as handle:
+            total = os.fstat(handle.fileno()).st_size
+            for start in range(0, total, shard_size):
+                end = min(start + shard_size, total)
+                hasher, left = hashlib.sha256(), end - start
+                while left and (chunk := handle.read(min(CHUNK_SIZE, left))):
+                    hasher.update(chunk)
+                    left -= len(chunk)
+                cuts.append((start, end, hasher.hexdigest()))
+        return tuple(cuts)
+
+    return shards
 
 
 def check_profile_signature(
@@ -475,27 +423,6 @@ def check_profile_signature(
         return None
 
 
-def verify_signed(folder: Path, policy: TrustPolicy) -> str:
-    """`tether verify --signature`: a profile folder (re-hash + signature) or any folder
-    signed with OMS (a downloaded release, or one model_signing signed). Returns a summary."""
-    from tether.prepared import PREPARED_FILE
-    from tether.spine.verify import verify_profile
-
-    folder = Path(folder)
-    if (folder / PREPARED_FILE).is_file():
-        prepared = verify_profile(folder)
-        verified = check_profile_signature(folder, prepared, replace(policy, mode="require"))
-        assert verified is not None  # require raises instead
-        return (
-            f"{folder}: {len(prepared.files)} files of {prepared.release} verified, "
-            f"signed by {verified.signer}"
-        )
-    verified, count = _signing().verify_folder(
-        folder, keys=policy.keys, identities=policy.identities
-    )
-    return f"{folder}: {count} files verified against {SIGNATURE_FILE}, signed by {verified.signer}"
-
-
 def audit_signature(
     store: Store, name: str, version: str, manifest_raw: bytes, policy: TrustPolicy
 ) -> tuple[bool, str]:
@@ -513,7 +440,3 @@ def audit_signature(
         suffix = "" if policy.required else f" (policy {policy.mode})"
         return not policy.required, f"signature: {exc.message}{suffix}"
     return True, f"signature: {where} signed by {verified.signer}"
-
-
-def _now() -> str:
-    return datetime.now(tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

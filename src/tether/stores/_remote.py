@@ -10,7 +10,7 @@ from typing import Any
 
 from tether.errors import IntegrityError, ManifestError, StoreUnavailableError
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
-from tether.paths import check_relative_path
+from tether.paths import PUBLISH_HINT, check_release_paths
 from tether.versioning import release_tag
 
 
@@ -40,8 +40,7 @@ def publish_manifest(name: str, version: str, files: Mapping[str, Path]) -> tupl
                 *(f"missing: {rel}" for rel in sorted(listed - set(files))),
             ],
         )
-    for rel in files:
-        check_relative_path(rel, where=where)
+    check_release_paths(files, where=where, hint=PUBLISH_HINT)
     return manifest, raw
 
 

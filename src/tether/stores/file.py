@@ -4,12 +4,13 @@ Layout::
 
     <root>/<name>/model-v1.0.1/...            the release's files, never changed once there
     <root>/<name>/model-v1.0.1.record/...     its mutable record (state.json, ...)
-    <root>/<name>/.staging-<random>/          a publish in progress
+    <root>/<name>/.staging-<pid>-<random>/    a publish in progress (and its .lock)
 
 A publish copies into a staging folder beside the final one, verifies the copies against
 the release's MANIFEST.txt, fsyncs, and renames the folder into place. Renaming a folder
 onto an existing non-empty one fails on every OS, so of two racing publishers exactly one
-wins and the loser's staging folder is removed.
+wins and the loser's staging folder is removed. A publisher killed half-way leaves its
+staging folder behind; the next publish of that name removes it (tether.stores.staging).
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import uuid
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urlparse
 
 from tether.atomic import fsync_dir, write_atomic
 from tether.errors import (
@@ -32,8 +32,17 @@ from tether.errors import (
 )
 from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE, parse_manifest
-from tether.names import RECORD_SUFFIX, STAGING_PREFIX
-from tether.paths import check_name, check_relative_path
+from tether.names import RECORD_SUFFIX
+from tether.paths import PUBLISH_HINT, check_name, check_relative_path, check_release_paths
+from tether.stores.folder_layout import (
+    check_plain,
+    folder_root,
+    open_plain,
+    read_plain,
+    record_rel,
+    release_rel,
+)
+from tether.stores.staging import staging_folder
 from tether.versioning import parse_version, release_tag
 
 
@@ -56,6 +65,8 @@ class FileStore:
         folder = self._release_dir(name, version)
         if not folder.is_dir():
             raise ReleaseNotFoundError(f"{self.url} has no release {name} {release_tag(version)}")
+        where = f"{name} {release_tag(version)} in {self.url}"
+        check_plain(self.root, release_rel(name, version), where=where)  # a link: refused
         return folder
 
     # --- reading ---------------------------------------------------------------------
@@ -84,18 +95,28 @@ class FileStore:
 
     def files(self, name: str, version: str) -> dict[str, int]:
         folder = self._existing_release_dir(name, version)
+        where = f"{name} {release_tag(version)} in {self.url}"
+        # a link or a FIFO in a release is crafted (publish copies plain files): refused,
+        # never followed (tests/spine/test_crafted_releases.py)
         sizes = {}
-        for root, _dirs, names in os.walk(folder):
+        for root, dirs, names in os.walk(folder):
+            for entry in (*dirs, *names):
+                path = Path(root, entry)
+                mode = path.lstat().st_mode
+                if stat.S_ISLNK(mode) or not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                    check_plain(self.root, path.relative_to(self.root).as_posix(), where=where)
             for file_name in names:
                 path = Path(root, file_name)
-                sizes[path.relative_to(folder).as_posix()] = path.stat().st_size
+                sizes[path.relative_to(folder).as_posix()] = path.lstat().st_size
+        check_release_paths(sizes, where=where)
         return sizes
 
     def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
-        folder = self._existing_release_dir(name, version)
-        target = folder / check_relative_path(path, where=f"{name} {release_tag(version)}")
+        self._existing_release_dir(name, version)
+        where = f"{name} {release_tag(version)}"
+        rel = f"{release_rel(name, version)}/{check_relative_path(path, where=where)}"
         try:
-            handle = open(target, "rb")  # noqa: SIM115 - the caller closes it
+            handle = open_plain(self.root, rel, where=f"{where} in {self.url}")
         except FileNotFoundError:
             raise ReleaseNotFoundError(
                 f"release {name} {release_tag(version)} in {self.url} has no file {path}"
@@ -111,8 +132,8 @@ class FileStore:
         if final.exists():
             raise ReleaseExistsError(f"{self.url} already has {name} {tag}")
         final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
-        try:
+        # locked while this process lives; a dead publish's staging goes (tether.stores.staging)
+        with staging_folder(final.parent) as staging:
             self._stage(staging, files, where=f"{name} {tag}")
             try:
                 os.rename(staging, final)
@@ -123,12 +144,10 @@ class FileStore:
                     ) from None
                 raise
             fsync_dir(final.parent)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
 
     def _stage(self, staging: Path, files: Mapping[str, Path], *, where: str) -> None:
         """Copy, fsync and verify against the MANIFEST.txt among ``files``."""
+        check_release_paths(files, where=where, hint=PUBLISH_HINT)
         for rel, source in files.items():
             target = staging / check_relative_path(rel, where=where)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +155,7 @@ class FileStore:
             with open(target, "rb+") as handle:
                 os.fsync(handle.fileno())
         manifest = parse_manifest(
-            (staging / MANIFEST_FILE).read_text(encoding="utf-8"), where=f"{where} MANIFEST.txt"
+            (staging / MANIFEST_FILE).read_bytes(), where=f"{where} MANIFEST.txt"
         )
         digests = sha256_files([staging / rel for rel in manifest.files])
         bad = [rel for rel in manifest.files if digests[staging / rel] != manifest.files[rel]]
@@ -147,11 +166,8 @@ class FileStore:
             )
 
     def read_record(self, name: str, version: str, key: str) -> bytes | None:
-        path = self._record_path(name, version, key)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
+        where = f"record {key} of {name} {release_tag(version)} in {self.url}"
+        return read_plain(self.root, record_rel(name, version, key), where=where)
 
     def write_record(self, name: str, version: str, key: str, data: bytes) -> None:
         self._existing_release_dir(name, version)
@@ -177,9 +193,7 @@ class FileStore:
 
 def open_file_store(url: str) -> FileStore:
     """A FileStore for a plain path or a file:// URL."""
-    if "://" not in url:
-        return FileStore(Path(url))
-    parsed = urlparse(url)
-    if parsed.netloc not in ("", "localhost"):
-        raise StoreURLError(f"file URL {url!r} names a remote host {parsed.netloc!r}")
-    return FileStore(Path(unquote(parsed.path)))
+    root = folder_root(url)
+    if root is None:
+        raise StoreURLError(f"not a folder store URL: {url!r}", "use a path or file:///path")
+    return FileStore(root)

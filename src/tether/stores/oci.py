@@ -61,12 +61,14 @@ from tether.errors import (
     StoreAuthError,
     StoreUnavailableError,
     StoreURLError,
+    shorten,
 )
 from tether.hashing import CHUNK_SIZE, sha256_bytes
 from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest
+from tether.names import HF_CONFIG_FILE, PROFILE_FILE, STATE_RECORD
 from tether.names import OCI_INSECURE_ENV as INSECURE_ENV
-from tether.names import PROFILE_FILE, STATE_RECORD
-from tether.paths import check_name, check_relative_path
+from tether.paths import check_name, check_relative_path, check_release_paths
+from tether.profile import Profile
 from tether.stores._remote import RemoteBody, publish_manifest
 from tether.stores.oci_auth import (
     DOCKER_HUB_HOSTS,
@@ -96,6 +98,7 @@ WEIGHT_CONFIG = "application/vnd.cncf.model.weight.config.v1.raw"
 DOC = "application/vnd.cncf.model.doc.v1.raw"
 FILEPATH = "org.cncf.model.filepath"
 TITLE = "org.opencontainers.image.title"
+FILE_METADATA = "org.cncf.model.file.metadata+json"
 EMPTY = "application/vnd.oci.empty.v1+json"
 EMPTY_DATA = b"{}"
 RECORD_ARTIFACT = "application/vnd.tether.record.v1"
@@ -656,9 +659,17 @@ class OciStore:
                 if not path:
                     continue  # not a file of ours
                 path = check_relative_path(str(path), where=where)
+                if path in layers:  # a dict would keep one silently: which, the server decides
+                    raise ManifestError(
+                        f"the OCI manifest of {where} has two layers for {shorten(path)}",
+                        "the release was tampered with or badly pushed; do not use it",
+                    )
                 layers[path] = _Layer(str(layer["digest"]), int(layer["size"]), layer["mediaType"])
         except (ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, ManifestError):
+                raise
             raise ManifestError(f"the OCI manifest of {where} is malformed: {exc}") from exc
+        check_release_paths(layers, where=where)  # tests/spine/test_crafted_releases.py
         release = _Release(digest, len(raw), layers)
         self._releases[(repo, tag)] = release
         return release
@@ -807,10 +818,16 @@ class OciStore:
                     "mediaType": layer_media_type(rel),
                     "digest": digest,
                     "size": size,
-                    "annotations": {FILEPATH: rel, TITLE: rel},
+                    "annotations": {
+                        FILEPATH: rel,
+                        TITLE: rel,
+                        FILE_METADATA: _file_metadata(rel, size, manifest),
+                    },
                 }
             )
-        config = _dump(model_config(manifest, version, layers, _read_profile(files)))
+        config = _dump(
+            model_config(manifest, version, layers, _read_profile(files), _read_hf_config(files))
+        )
         config_desc = _descriptor(MODEL_CONFIG, config)
         self._push_blob(repo, config_desc["digest"], len(config), config, f"config of {where}")
         annotations = {
@@ -1022,21 +1039,62 @@ class _BlobBody(RemoteBody):
         self._resp.close()
 
 
-def _read_profile(files: Mapping[str, Path]) -> dict[str, Any] | None:
+def _read_profile(files: Mapping[str, Path]) -> Profile | None:
+    """The release's profile, None for a generic artifact (or a profile.json gone bad)."""
     path = files.get(PROFILE_FILE)
     if path is None:
         return None
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        return Profile.from_bytes(Path(path).read_bytes(), where=str(path))
+    except (OSError, ManifestError):
+        return None  # the config only describes the model: publishing does not hinge on it
+
+
+def _read_hf_config(files: Mapping[str, Path]) -> dict[str, Any]:
+    """The upstream config.json a release carries (model_type, architectures), else {}."""
+    path = files.get(HF_CONFIG_FILE)
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return {}  # the config only describes the model: publishing does not hinge on it
+    return data if isinstance(data, dict) else {}
+
+
+def _file_metadata(rel: str, size: int, manifest: Manifest) -> str:
+    """ModelPack's per-file metadata; fixed owner, mode and time so a re-publish is identical."""
+    mtime = manifest.fact("Build", "timestamp") or "1970-01-01T00:00:00Z"
+    metadata = {
+        "name": rel,
+        "mode": 0o644,
+        "uid": 0,
+        "gid": 0,
+        "size": size,
+        "mtime": mtime,
+        "typeflag": ord("0"),  # a regular file, as in tar
+    }
+    return json.dumps(metadata, separators=(",", ":"), sort_keys=True)
+
+
+# ModelPack's precision vocabulary (config-schema.json) for tether's variant names.
+_PRECISION = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
+_HUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def model_config(
-    manifest: Manifest, version: str, layers: list[dict[str, Any]], profile: dict[str, Any] | None
+    manifest: Manifest,
+    version: str,
+    layers: list[dict[str, Any]],
+    profile: Profile | None,
+    hf_config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ModelPack config: what the MANIFEST.txt and profile.json say about the model."""
+    """The ModelPack config: what MANIFEST.txt, profile.json and config.json say of the model.
+
+    Only facts the release states are written; the shape is ModelPack's config schema
+    (tests/stores/test_oci.py::test_release_is_a_modelpack_artifact).
+    """
+    hf_config = hf_config or {}
     descriptor: dict[str, Any] = {"name": manifest.name, "version": version}
     for key, section, fact in (
         ("revision", "Source", "revision"),
@@ -1048,39 +1106,43 @@ def model_config(
     source = manifest.fact("Source", "model")
     if source.startswith(("https://", "http://")):
         descriptor["sourceURL"] = source
-    elif source:
-        descriptor["family"] = source
+    elif _HUB_REPO.fullmatch(source):
+        descriptor["sourceURL"] = f"https://huggingface.co/{source}"
+    if isinstance(hf_config.get("model_type"), str):
+        descriptor["family"] = hf_config["model_type"]  # e.g. "bert": a family, not a repo
     config: dict[str, Any] = {}
+    architectures = hf_config.get("architectures")
+    if isinstance(architectures, list) and architectures and isinstance(architectures[0], str):
+        config["architecture"] = architectures[0]
     formats = sorted(
         {fmt for rel in manifest.files for ext, fmt in _FORMATS.items() if rel.endswith(ext)}
     )
     if formats:
         config["format"] = "+".join(formats)
-    variants = (profile or {}).get("variants")
-    if isinstance(variants, dict) and variants:
+    if profile is not None:
+        variants = profile.variants
         # fp32 is the reference weights; int8 (if any) is a quantized variant beside it
-        config["precision"] = "fp32" if "fp32" in variants else sorted(variants)[0]
-        quantized = {
-            k: v for k, v in variants.items() if isinstance(v, dict) and "quantization" in v
-        }
+        reference = "fp32" if "fp32" in variants else sorted(variants)[0]
+        if reference in _PRECISION:
+            config["precision"] = _PRECISION[reference]
+        quantized = sorted(
+            (name, spec.quantization)
+            for name, spec in variants.items()
+            if spec.quantization is not None
+        )
         if quantized:
-            variant, spec = sorted(quantized.items())[0]
-            details = spec["quantization"]
-            text = (
-                ", ".join(f"{k}={v}" for k, v in sorted(details.items()))
-                if isinstance(details, dict)
-                else str(details)
-            )
+            variant, details = quantized[0]
+            text = ", ".join(f"{k}={v}" for k, v in sorted(details.items()))
             config["quantization"] = f"{variant}: {text}"
+        config["capabilities"] = {"inputTypes": ["text"], "outputTypes": ["embedding"]}
+        descriptor["title"] = profile.profile_id
     quantization = manifest.fact("Build", "quantization")
     if quantization and "quantization" not in config:
         config["quantization"] = quantization
-    if isinstance(profile, dict) and isinstance(profile.get("profile_id"), str):
-        descriptor["title"] = profile["profile_id"]
     return {
         "descriptor": descriptor,
         "config": config,
-        "modelfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
+        "modelfs": {"type": "layers", "diffIds": [layer["digest"] for layer in layers]},
     }
 
 

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tether.names import DOCKER_CONFIG_ENV
+from tether.names import HF_CONFIG_FILE as DOCKER_AUTH_FILE  # same file name, docker's meaning
 from tether.names import OCI_PASSWORD_ENV as PASSWORD_ENV
 from tether.names import OCI_USERNAME_ENV as USERNAME_ENV
 
@@ -95,8 +97,8 @@ def parse_www_authenticate(header: str) -> list[Challenge]:
 
 
 def docker_config_path() -> Path:
-    folder = os.environ.get("DOCKER_CONFIG")
-    return Path(folder) / "config.json" if folder else Path.home() / ".docker" / "config.json"
+    folder = os.environ.get(DOCKER_CONFIG_ENV)
+    return Path(folder) / DOCKER_AUTH_FILE if folder else Path.home() / ".docker" / DOCKER_AUTH_FILE
 
 
 def _host_keys(host: str) -> list[str]:

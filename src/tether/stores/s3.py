@@ -44,6 +44,7 @@ from botocore.config import Config
 from tether import __version__
 from tether.errors import (
     IntegrityError,
+    ManifestError,
     ReleaseExistsError,
     ReleaseNotFoundError,
     StoreAuthError,
@@ -53,7 +54,7 @@ from tether.errors import (
 from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE
 from tether.names import RECORD_SUFFIX
-from tether.paths import check_name, check_relative_path
+from tether.paths import check_name, check_relative_path, check_release_paths
 from tether.stores._remote import RemoteBody, publish_manifest
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
@@ -272,11 +273,23 @@ class S3Store:
 
     def files(self, name: str, version: str) -> dict[str, int]:
         prefix = self._require_release(name, version)
-        return {
-            entry["Key"][len(prefix) :]: int(entry["Size"])
+        where = f"{name} {release_tag(version)} in {self.url}"
+        keys = [
+            (entry["Key"][len(prefix) :], int(entry["Size"]))
             for page in self._list(prefix)
             for entry in page.get("Contents") or []
-        }
+        ]
+        # keys are whatever the server lists: each must be a file path of one release folder
+        # (tests/spine/test_crafted_releases.py)
+        marker = next((key for key, _ in keys if key.endswith("/")), None)
+        if marker is not None:
+            raise ManifestError(
+                f"{where}: key {self._s3url(prefix + marker)} ends with '/' (a folder "
+                "marker), which no file of a release can be",
+                "the release was tampered with or badly uploaded; do not use it",
+            )
+        check_release_paths([key for key, _ in keys], where=where)
+        return dict(keys)
 
     def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
         where = f"{name} {release_tag(version)}"

@@ -5,6 +5,10 @@ fp32, quantize int8, parity int8, metadata. Everything is written into a tempora
 beside ``out_dir`` and renamed into place at the end, so a failed or refused build leaves
 ``out_dir`` as it was. The folder ends with a *draft* MANIFEST.txt (version unreleased):
 ``tether release --from DIR`` checks the files against it and publishes.
+
+The measured parity goes into probe.json as numbers, ``"parity": {"int8": {"reference":
+"fp32", "mean": ..., "min": ..., "texts": ..., "batch_size": ...}, "fp32": {...}}``, which
+the promotion gate reads (tether.quality.gate); MANIFEST.txt keeps it as a line for people.
 """
 
 from __future__ import annotations
@@ -36,18 +40,23 @@ from tether.manifest import (
     write_release_metadata,
 )
 from tether.names import (
+    DEFAULT_BUILD_DIR,
+    EXTERNAL_DATA_KEY,
     PROBE_FILE,
+    PROBE_PARITY_KEY,
     PROFILE_FILE,
     README_FILE,
     SOURCE_DATE_EPOCH_ENV,
     TOKENIZER_FILE,
     VOCAB_FILE,
 )
-from tether.recipe.schema import Recipe
+from tether.recipe.schema import Recipe, load_recipe
 from tether.recipe.sources import ResolvedSource, resolve_source
 
 if TYPE_CHECKING:  # export.py is light, but keep the import graph of `tether.recipe` small
+    from tether.project import Project
     from tether.recipe.export import Checkpoint, Exported
+    from tether.recipe.parity import ParityStats
 
 Progress = Callable[[str], None]
 
@@ -148,6 +157,21 @@ def build(
     return BuildResult(out_dir=out_dir, timings=dict(stages.timings), **result)
 
 
+def build_project(
+    project: Project,
+    *,
+    out_dir: Path | None = None,
+    run_url: str | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """`tether build`: the project's recipe built into ``out_dir`` (default: build/<name> in
+    the project). The recipe comes from the settings ``project`` already read."""
+    recipe = load_recipe(project)
+    require_toolchain()
+    target = out_dir or project.dir / DEFAULT_BUILD_DIR / recipe.name
+    return build(recipe, target, run_url=run_url, progress=progress)
+
+
 def _build_into(
     work: Path,
     recipe: Recipe,
@@ -229,7 +253,7 @@ def _build_into(
     with stages.stage("metadata") as stage:
         shutil.rmtree(scratch, ignore_errors=True)
         files = {"fp32": work / FP32_FILE, "int8": work / INT8_FILE}
-        probe = _probe(recipe, settings, exported.inputs, tokenizer, files, int8)
+        probe = _probe(recipe, settings, exported.inputs, tokenizer, files, results)
         (work / PROBE_FILE).write_text(probe, encoding="utf-8")
         profile = _profile(recipe, settings, exported, tokenizer_json, work)
         (work / PROFILE_FILE).write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
@@ -346,7 +370,7 @@ def _profile(
     for entry in variants.values():
         sidecar = f"{entry['file']}_data"
         if (work / sidecar).is_file():
-            entry["external_data"] = sidecar
+            entry[EXTERNAL_DATA_KEY] = sidecar
     return {
         "profile_id": recipe.profile_id,
         "dim": exported.dim,
@@ -366,9 +390,10 @@ def _probe(
     inputs: tuple[str, ...],
     tokenizer: Any,
     files: dict[str, Path],
-    int8: bool,
+    measured: dict[str, ParityStats],
 ) -> str:
-    """probe.json: each probe text embedded alone (batch of 1) by each variant."""
+    """probe.json: each probe text embedded alone (batch of 1) by each variant, and the
+    parity each variant was measured at (numbers the promotion gate reads)."""
     from tether.recipe import parity
 
     texts = parity.probe_texts()
@@ -378,7 +403,7 @@ def _probe(
         "batch_size": 1,
         "texts": texts,
     }
-    for variant in ("fp32", "int8") if int8 else ("fp32",):
+    for variant in measured:  # fp32, then int8 when built
         vectors = parity.embed_onnx(
             files[variant],
             tokenizer,
@@ -390,6 +415,7 @@ def _probe(
         )
         probe[variant] = [[float(f"{x:.{PROBE_DIGITS}g}") for x in row] for row in vectors]
     probe["min_cosine"] = {k: v for k, v in PROBE_MIN_COSINE.items() if k in probe}
+    probe[PROBE_PARITY_KEY] = {variant: stats.as_record() for variant, stats in measured.items()}
     return json.dumps(probe, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 

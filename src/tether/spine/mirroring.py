@@ -19,8 +19,11 @@ from pathlib import Path
 from tether.errors import ReleaseExistsError, ReleaseNotFoundError
 from tether.hashing import sha256_bytes
 from tether.manifest import MANIFEST_FILE
-from tether.spine.fetch import Progress, download_release
-from tether.spine.release import read_manifest
+from tether.project import Project
+from tether.spine.catalog import read_manifest
+from tether.spine.fetch import download_release
+from tether.spine.layout import Progress
+from tether.stores import open_store
 from tether.stores.base import Store
 from tether.versioning import normalize_version, parse_version, release_tag
 
@@ -32,6 +35,8 @@ Report = Callable[[str], None]
 
 @dataclass
 class MirrorResult:
+    src: str = ""  # the stores' URLs
+    dest: str = ""
     copied: list[str] = field(default_factory=list)  # "name model-vX" published to DEST
     skipped: list[str] = field(default_factory=list)  # already in DEST, identical
     records: list[str] = field(default_factory=list)  # "name model-vX key" written to DEST
@@ -54,7 +59,7 @@ def mirror(
     Conflicts are collected in the result, not raised, so one bad version does not stop
     the others; callers decide (the CLI exits 1).
     """
-    result = MirrorResult()
+    result = MirrorResult(src.url, dest.url)
     say = report or (lambda line: None)
     wanted = [normalize_version(v) for v in versions] if versions else None
     for name in names if names is not None else src.names():
@@ -72,6 +77,34 @@ def mirror(
                 src, dest, name, version, version in in_dest, result, say, progress, workdir
             )
     return result
+
+
+def mirror_stores(
+    src: str,
+    dest: str,
+    versions: list[str] | tuple[str, ...] = (),
+    *,
+    project_dir: Path | str = ".",
+    name: str | None = None,
+    report: Report | None = None,
+    progress: Callable[[str, str], Progress | None] | None = None,
+) -> MirrorResult:
+    """`tether mirror SRC DEST [VERSION]...`: stores by URL; ``versions`` (default: all) of
+    ``name``, else of the project's model, else of every model in SRC. Versions need one
+    name, so with versions and no configured name SRC's only model is taken."""
+    project = Project.load(project_dir)
+    source, target = open_store(src), open_store(dest)
+    chosen = name or project.configured_name()
+    if chosen is None and versions:
+        chosen = project.release_name(None, source)
+    return mirror(
+        source,
+        target,
+        names=[chosen] if chosen else None,
+        versions=list(versions) or None,
+        report=report,
+        progress=progress,
+    )
 
 
 def _mirror_one(

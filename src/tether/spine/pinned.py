@@ -1,0 +1,91 @@
+"""`tether fetch`: the pinned release into the project's profile folder, or nothing to do.
+
+Most runs are no-ops (the folder already holds the pin), so this module decides that from
+the pin, the recipe and the folder's stat-only record; its imports stay light, and the
+store, the transaction (tether.spine.fetch) and the trust policy load only when they are
+needed (benchmarks/verify_speed.py). A no-op still refuses a withdrawn pin: a folder store's
+state record is one small file read without opening the store; a remote store is asked
+once, and when it cannot be reached the no-op warns and succeeds (it must work offline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tether.names import DEFAULT_PROFILES_DIR, STATE_RECORD, TRUST_TABLE
+from tether.project import Project
+from tether.spine.layout import (
+    FetchResult,
+    Progress,
+    already_fetched,
+    refuse_withdrawn,
+    still_usable,
+    sweep_dead,
+    unchecked,
+)
+from tether.spine.pin import require_pin
+from tether.stores.folder_layout import folder_root, read_plain, record_rel, release_rel
+
+
+def fetch_pinned(
+    project_dir: Path | str = ".",
+    *,
+    store: str | None = None,
+    name: str | None = None,
+    profiles_dir: Path | str = DEFAULT_PROFILES_DIR,
+    variants: str = "both",
+    progress: Callable[[str, str], Progress | None] | None = None,
+    repair: bool = False,
+) -> FetchResult:
+    """Make ``<project>/<profiles_dir>/<name>/`` hold the pinned release, verified.
+
+    ``progress(name, version)`` may return a byte-progress callback, asked for only when
+    there is something to fetch. With a [trust] policy fetch checks the signature.
+    ``repair``: re-hash every file and replace whatever does not match, even when the
+    folder already holds the pin.
+    """
+    project = Project.load(project_dir)
+    version = require_pin(project.dir)
+    dest_root = project.dir / profiles_dir
+    trust, accepts = None, None
+    if project.table(TRUST_TABLE) is not None:
+        from tether.spine.trust import fetch_guard, load_trust  # only a project that has [trust]
+
+        trust = load_trust(project)
+        accepts = fetch_guard(trust, dest_root).accepts_prepared
+    known = name or project.configured_name()
+    if known is not None and not repair:
+        done = already_fetched(dest_root, known, version, variants, accepts)
+        if done is not None:
+            sweep_dead(dest_root, known)  # a dead fetch's leftovers, if any
+            return _still_usable(project, store, done)
+
+    from tether.spine.fetch import fetch_release  # there is work: the store and the transaction
+
+    opened = project.open_store(store)
+    name = project.release_name(name, opened)
+    return fetch_release(
+        opened,
+        name,
+        version,
+        dest_root,
+        variants=variants,
+        progress=progress(name, version) if progress else None,
+        trust=trust,
+        repair=repair,
+    )
+
+
+def _still_usable(project: Project, store: str | None, done: FetchResult) -> FetchResult:
+    """The no-op's one question to the store: was the release withdrawn since?"""
+    url = project.store_url(store)
+    root = folder_root(url)
+    if root is None:  # a remote store: its client, and one request
+        return still_usable(project.open_store(store), done)
+    name, version = done.prepared.name, done.prepared.version
+    if not (root / release_rel(name, version)).is_dir():
+        return unchecked(done, f"{url} has no such release now")
+    where = f"the state record of {name} {done.prepared.release} in {url}"
+    refuse_withdrawn(read_plain(root, record_rel(name, version, STATE_RECORD), where=where), done)
+    return done
