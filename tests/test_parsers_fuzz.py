@@ -28,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.runtime.helpers import profile_dict
 from tether.errors import TetherError
 from tether.manifest import Manifest, parse_manifest, render_manifest
 from tether.names import (
@@ -414,20 +415,12 @@ def test_prepared_round_trips(scratch: Path, record: Prepared) -> None:
 
 # --- profile.json -----------------------------------------------------------------------------
 
-PROFILE_DICT = {
-    "profile_id": "local-text-retrieval-v1",
-    "dim": 384,
-    "pooling": "mean",
-    "normalize": True,
-    "max_length": 256,
-    "tokenizer_sha256": "ab" * 32,
-    "inputs": ["input_ids", "attention_mask", "token_type_ids"],
-    "output": "last_hidden_state",
-    "variants": {
+PROFILE_DICT = profile_dict(
+    variants={
         "fp32": {"file": "onnx/model.onnx", "external_data": "onnx/model.onnx_data"},
         "int8": {"file": "onnx/model_quantized.onnx", "quantization": {"method": "dynamic"}},
-    },
-}
+    }
+)
 
 
 @DOCUMENTS
