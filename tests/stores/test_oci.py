@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
+from jsonschema import Draft202012Validator
+from modelpack_client import ModelPackClient
+from modelpack_client.schema import CONFIG_SCHEMA
 
 from tests.factories import write_random
 from tests.servers import CuttingProxy, Server, TokenService, free_port, registry_blob_path
@@ -132,20 +135,34 @@ def test_release_is_a_modelpack_artifact(
         "type": "layers",
         "diffIds": [layer["digest"] for layer in manifest["layers"]],
     }
-    # ModelPack's config schema allows no other keys (additionalProperties: false)
-    assert set(config) == {"descriptor", "config", "modelfs"}
-    assert set(config["descriptor"]) <= {
-        "createdAt", "authors", "family", "name", "docURL", "sourceURL", "datasetsURL",
-        "version", "revision", "vendor", "licenses", "title", "description",
-    }  # fmt: skip
-    assert set(config["config"]) <= {
-        "architecture", "format", "paramSize", "precision", "quantization", "capabilities",
-    }  # fmt: skip
+    # The ModelPack config schema as a third-party ModelPack client ships and enforces it.
+    errors = sorted(Draft202012Validator(CONFIG_SCHEMA).iter_errors(config), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
     for layer in manifest["layers"]:
         metadata = json.loads(layer["annotations"]["org.cncf.model.file.metadata+json"])
         assert metadata["name"] == layer["annotations"]["org.cncf.model.filepath"]
         assert metadata["size"] == layer["size"] and metadata["typeflag"] == ord("0")
     assert manifest["annotations"]["org.opencontainers.image.version"] == "1.2.0"
+
+
+def test_a_modelpack_client_pulls_a_release_as_published(
+    harness_oci: StoreHarness, registry_server: Server, tmp_path: Path
+) -> None:
+    """A tool users already run (modelpack-client) accepts the artifact: it validates the
+    manifest, the config against the ModelPack schema, every diffId and file metadata."""
+    store = harness_oci.store
+    assert isinstance(store, OciStore)
+    folder = _model_folder(tmp_path / "m")
+    publish_release(store, folder, name="demo", version="1.3.0")
+    reference = f"{registry_server.url}/{store.prefix}/demo:model-v1.3.0"
+    pulled = ModelPackClient(insecure=True).pull(reference, tmp_path / "pulled")
+    assert pulled.config["descriptor"]["version"] == "1.3.0"
+    got = {p.relative_to(tmp_path / "pulled").as_posix() for p in pulled.files}
+    tether_manifest, _ = read_manifest(store, "demo", "1.3.0")
+    assert got == {*tether_manifest.files, "MANIFEST.txt"}
+    for rel in tether_manifest.files:
+        data = (tmp_path / "pulled" / rel).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == tether_manifest.files[rel]
 
 
 def test_state_changes_never_touch_the_release_manifest(
