@@ -1,7 +1,8 @@
 """The store harness: every Store backend runs the same contract suite (test_contract.py).
 
 A pytest plugin (tests/conftest.py loads it), so the session-scoped servers it starts, one
-registry of each kind and one SeaweedFS, serve every test module that asks for them.
+registry of each kind, one SeaweedFS and one GitHub stand-in behind Prism, serve every test
+module that asks for them.
 
 A harness gives the store, its URL (for other processes) and a way to tamper with a
 release's bytes behind tether's back, which each backend does its own way.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.github_server import (
+    PRISM_INSTALL,
+    GitHubServer,
+    Prism,
+    find_prism,
+    start_prism,
+    trimmed_spec,
+)
+from tests.hf_write_server import HfWriteServer, tamper_lfs
+from tests.hub_server import start_olah
 from tests.servers import (
     Server,
     ServerMissingError,
@@ -29,6 +41,7 @@ from tests.servers import (
 )
 from tether.stores import open_store
 from tether.stores.base import Store
+from tether.stores.github import asset_name
 
 
 @dataclass
@@ -219,8 +232,162 @@ def harness_s3(seaweed_server: Server, s3_credentials: None) -> StoreHarness:
     return StoreHarness(open_store(url), url, tamper)
 
 
+# --- GitHub Releases: tests/github_server.py behind Prism (GitHub's OpenAPI description) ----
+
+GITHUB_TOKEN = "ghp_tetherTestToken0123456789"
+GITHUB_OWNER = "tether-test"
+
+
+@dataclass
+class GitHubStandIn:
+    server: GitHubServer
+    prism: Prism
+
+    @property
+    def api(self) -> str:
+        return self.prism.url
+
+
+@pytest.fixture(scope="session")
+def github_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHubStandIn]:
+    found = find_prism(Path(__file__).resolve().parent.parent)
+    if found is None:
+        pytest.fail(f"Prism and @octokit/openapi are not installed: {PRISM_INSTALL}", pytrace=False)
+    folder = tmp_path_factory.mktemp("github")
+    server = GitHubServer(folder, GITHUB_TOKEN)
+    prism = start_prism(
+        found[0], trimmed_spec(found[1], folder / "spec.json"), server.direct, folder
+    )
+    server.front_with(prism.url)
+    yield GitHubStandIn(server, prism)
+    prism.stop()
+    server.stop()
+
+
+@pytest.fixture
+def github_token(no_ambient_credentials: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The stand-in's token in $GITHUB_TOKEN (child processes inherit it), nothing else."""
+    for key in (
+        "GH_TOKEN",
+        "GH_ENTERPRISE_TOKEN",
+        "GITHUB_ENTERPRISE_TOKEN",
+        "TETHER_GITHUB_API_URL",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)
+    return GITHUB_TOKEN
+
+
+def github_url(standin: GitHubStandIn, repo: str) -> str:
+    return f"github://{GITHUB_OWNER}/{repo}?api={standin.api}"
+
+
+@pytest.fixture
+def harness_github(github_standin: GitHubStandIn, github_token: str) -> Iterator[StoreHarness]:
+    """A fresh repository per test; every exchange tether has with the API passes Prism."""
+    repo = _unique_prefix()
+    url = github_url(github_standin, repo)
+    state = github_standin.server.state
+
+    def tamper(name: str, version: str, path: str, data: bytes) -> None:
+        asset = asset_name(path)
+        assert asset is not None
+        state.tamper(f"{GITHUB_OWNER}/{repo}", f"model-v{version}", asset, data)
+
+    seen = len(github_standin.prism.violations())
+    yield StoreHarness(open_store(url), url, tamper)
+    assert github_standin.prism.violations()[seen:] == []
+
+
+# --- the Hugging Face Hub: olah reads, tests/hf_write_server.py writes, one git repo --------
+
+HF_TOKEN = "hf_tetherTestToken0123456789"
+HF_ORG = "tether-test"
+
+
+@dataclass
+class HfStandIn:
+    olah: Server
+    writer: HfWriteServer
+
+    @property
+    def endpoint(self) -> str:
+        return self.writer.url
+
+    def repo_dir(self, repo_id: str) -> Path:
+        return self.writer.repo_dir("models", repo_id)
+
+
+@pytest.fixture(scope="session")
+def hf_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HfStandIn]:
+    root = tmp_path_factory.mktemp("hf")
+    olah = _started(lambda: start_olah(root))
+    mirrors = olah.extra["mirrors"]
+    assert isinstance(mirrors, Path)
+    writer = HfWriteServer(mirrors, olah.url, HF_TOKEN)
+    yield HfStandIn(olah, writer)
+    writer.stop()
+    olah.stop()
+
+
+@pytest.fixture
+def hf_env(
+    hf_standin: HfStandIn,
+    no_ambient_credentials: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> str:
+    """The stand-in as HF_ENDPOINT, its token in HF_TOKEN (child processes inherit both),
+    huggingface_hub's own config in tmp_path, and the LFS upload path (no Xet here)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_ENDPOINT", hf_standin.endpoint)
+    monkeypatch.setenv("HF_TOKEN", HF_TOKEN)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    return hf_standin.endpoint
+
+
+@pytest.fixture
+def harness_hf(hf_standin: HfStandIn, hf_env: str) -> StoreHarness:
+    """A fresh model repository per test, written through the stand-in, read through olah."""
+    repo_id = f"{HF_ORG}/{_unique_prefix()}"
+    url = f"hf://{repo_id}"
+
+    def tamper(name: str, version: str, path: str, data: bytes) -> None:
+        tamper_lfs(hf_standin.repo_dir(repo_id), f"model-v{version}", path, data)
+
+    return StoreHarness(open_store(url), url, tamper)
+
+
+LIVE_MARKERS = {
+    "live_github": "TETHER_LIVE_GITHUB_REPO",
+    "live_hf": "TETHER_LIVE_HF_REPO",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, env in LIVE_MARKERS.items():
+        config.addinivalue_line(
+            "markers", f"{marker}: against the real service; runs only with {env} set"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) the live tests unless a maintainer asked for them."""
+    for marker, env in LIVE_MARKERS.items():
+        if os.environ.get(env):
+            continue
+        live = [item for item in items if item.get_closest_marker(marker)]
+        if live:
+            config.hook.pytest_deselected(items=live)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]
+
+
 #: Each kind K has a fixture harness_K (it may use session-scoped servers).
-STORE_KINDS = ["file", "oci", "oci_auth", "oci_token", "s3"]
+STORE_KINDS = ["file", "oci", "oci_auth", "oci_token", "s3", "github", "hf"]
 
 
 @pytest.fixture(params=STORE_KINDS)

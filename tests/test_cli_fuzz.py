@@ -178,6 +178,7 @@ COMMANDS = st.one_of(
     st.builds(lambda p: ["resolve", p], ARGS),
     st.builds(lambda p, v: ["resolve", p, "--explain", "--variant", v], ARGS, VARIANTS),
     st.builds(lambda a: ["resolve", "m", "--app-name", a], ARGS),
+    st.builds(lambda s: ["resolve", "m", "--app-subdir", s], ARGS),
     st.builds(lambda p: ["embed", "--profile", p, "some text"], ARGS),
     st.builds(lambda a, t: ["embed", "--profile", "m", "--app-name", a, t], ARGS, ARGS),
     st.builds(lambda v: ["show", v], ARGS),

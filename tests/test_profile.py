@@ -46,6 +46,42 @@ def test_parse_profile_reads_the_contract() -> None:
     assert profile.contract()["tokenizer_sha256"] == "ab" * 32
 
 
+def test_prompts_and_truncation_are_part_of_the_contract_and_the_stamp() -> None:
+    plain = parse_profile(profile_dict())
+    assert plain.prompts == {} and plain.default_prompt_name is None and plain.native_dim is None
+    assert plain.model_dim == 384 and plain.prompt_text(None) == ""
+    prompts = {"query": "query: ", "document": "passage: "}
+    data = profile_dict(prompts=prompts, default_prompt_name="query", dim=256, native_dim=384)
+    profile = parse_profile(data)
+    assert profile.model_dim == 384 and profile.dim == 256
+    assert profile.prompt_text(None) == "query: " and profile.prompt_text("document") == "passage: "
+    with pytest.raises(RuntimeOptionError, match="has no prompt 'passage'"):
+        profile.prompt_text("passage")
+    model_id = profile.model_id("fp32")
+    assert model_id.startswith("local-text-retrieval-v1-256of384d-fp32-mlen256-p")
+    contract = profile.contract()
+    assert contract["prompts"] == prompts and contract["native_dim"] == 384
+    # every prompt change changes the stamp, the default prompt name too
+    for change in ({"prompts": {**prompts, "query": "q: "}}, {"default_prompt_name": None}):
+        assert parse_profile({**data, **change}).model_id("fp32") != model_id
+    assert profile.differences({"prompts": {}}) == [f"prompts: have {prompts!r}, asked {{}}"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"prompts": {"query": 1}}, "'prompts' must map prompt names to strings"),
+        ({"prompts": ["query: "]}, "'prompts' has the wrong type"),
+        ({"default_prompt_name": "query"}, "'default_prompt_name' 'query' is not one of"),
+        ({"native_dim": 384}, "'native_dim' 384 must be above dim 384"),
+        ({"native_dim": True}, "'native_dim'"),
+    ],
+)
+def test_bad_prompt_and_dim_fields_are_refused(changes: dict, words: str) -> None:
+    with pytest.raises(ManifestError, match=words):
+        parse_profile(profile_dict(**changes))
+
+
 def test_parse_profile_keeps_unknown_keys_and_defaults() -> None:
     data = profile_dict(extra_key={"anything": 1})
     del data["output"], data["inputs"], data["normalize"]

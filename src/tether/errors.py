@@ -80,7 +80,10 @@ class ConfigError(TetherError, ValueError):
 class StoreURLError(TetherError, ValueError):
     """A store URL tether cannot use."""
 
-    default_hint = "use a folder path, file:///path, oci://host/repo or s3://bucket/prefix"
+    default_hint = (
+        "use a folder path, file:///path, oci://host/repo, s3://bucket/prefix, "
+        "github://owner/repo or hf://org/name"
+    )
 
 
 # --- things that are not there -----------------------------------------------------------

@@ -26,7 +26,13 @@ from urllib.parse import quote
 from tether.atomic import write_atomic
 from tether.errors import IntegrityError, ManifestError, shorten
 from tether.hashing import list_files, sha256_bytes, sha256_files
-from tether.names import MANIFEST_FILE, PROVENANCE_FILE, SOURCE_DATE_EPOCH_ENV
+from tether.names import (
+    GITHUB_REPOSITORY_ENV,
+    GITHUB_SERVER_URL_ENV,
+    MANIFEST_FILE,
+    PROVENANCE_FILE,
+    SOURCE_DATE_EPOCH_ENV,
+)
 from tether.paths import check_relative_path
 
 FILES_HEADER = "## Files (SHA256)"
@@ -243,9 +249,10 @@ def ci_run_url(explicit: str | None = None) -> str:
     if explicit:
         return explicit
     env = os.environ
-    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    repository = env.get(GITHUB_REPOSITORY_ENV)
+    if env.get("GITHUB_RUN_ID") and repository:
+        server = env.get(GITHUB_SERVER_URL_ENV, "https://github.com")
+        return f"{server}/{repository}/actions/runs/{env['GITHUB_RUN_ID']}"
     if env.get("CI_JOB_URL"):
         return env["CI_JOB_URL"]
     return "local"

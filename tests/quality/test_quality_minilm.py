@@ -54,8 +54,15 @@ def test_gate_promote_force_revert_guard(
     shown = cli("eval", "--candidate", "1.1.0", "--compare-with", "1.0.0")
     assert "fp32    ndcg@10" in shown and "+0.00" in shown and "int8 vs fp32 (1.1.0)" in shown
 
-    # per-tensor int8: same contract (the guard lets it in), refused by promote
-    cli("release", "--from", str(pertensor_build), "--version", "1.2.0")
+    # per-tensor int8 under the same profile id: its int8 vectors move, the guard refuses it
+    refused = cli("release", "--from", str(pertensor_build), "--version", "1.2.0", code=1)
+    assert "int8 vs the previous int8" in refused, refused
+    assert "1.2.0" not in store.versions(PROFILE_ID)
+
+    # a stricter [gate] in the project: the same model now fails int8 parity at promote
+    with (project_dir / "tether.toml").open("a", encoding="utf-8") as toml:
+        toml.write("\n[gate]\nint8_min_mean = 0.9999\n")
+    cli("release", "--from", str(good), "--version", "1.2.0")
     refused = cli("promote", "1.2.0", code=1)
     print(refused)
     assert "FAIL int8 parity" in refused and "failed the promotion gate" in refused

@@ -19,14 +19,21 @@ from tether.recipe.sources import folder_digest
 pytestmark = pytest.mark.usefixtures("clean_build_env")
 
 RELEASE_FILES = [
+    "1_Pooling/config.json",  # the loader files (tether.recipe.loader_files)
     "MANIFEST.txt",
     "README.md",
+    "config.json",
+    "config_sentence_transformers.json",
+    "modules.json",
     "onnx/model.onnx",
     "onnx/model_quantized.onnx",
     "probe.json",
     "profile.json",
     "provenance.intoto.json",
+    "sentence_bert_config.json",
+    "special_tokens_map.json",
     "tokenizer.json",
+    "tokenizer_config.json",
     "vocab.txt",
 ]
 TOOLING_KEYS = [

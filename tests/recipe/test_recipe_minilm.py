@@ -147,7 +147,7 @@ def test_release_then_verify_against(minilm: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert (
-        "rebuild matches local-text-retrieval-v1 model-v1.0.0: 7 files identical" in result.stdout
+        "rebuild matches local-text-retrieval-v1 model-v1.0.0: 14 files identical" in result.stdout
     )
     assert _payload(rebuilt) == _payload(minilm)  # a second build, byte for byte
 

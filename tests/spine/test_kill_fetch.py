@@ -1,8 +1,9 @@
 """`kill -9` at any moment of `tether fetch`: the active profile stays whole, and it heals.
 
-`python -m tether fetch` runs as a child against the folder store and the OCI registry,
-switching a project between two releases whose layouts differ (``sub/`` a folder in one, a
-file in the other). Each run is killed with SIGKILL at a random moment: most by the
+`python -m tether fetch` runs as a child against the folder store and the OCI registry
+(there also with parallel ranged downloads: several streams, small parts), switching a
+project between two releases whose layouts differ (``sub/`` a folder in one, a file in the
+other). Each run is killed with SIGKILL at a random moment: most by the
 test-only hook TETHER_TEST_KILL_AT=N (tether.spine.fetch: the child kills itself at its
 N-th step, a chunk written, a file placed, a step of the swap), some by a timer from
 outside. After each kill: the folder holds the previous profile or the new one, complete
@@ -31,8 +32,14 @@ from tests.factories import MB, write_random
 from tests.store_harness import StoreHarness
 from tether.cli import main
 from tether.errors import ProfileNotFoundError
-from tether.names import FETCH_STATE_DIR, TEST_KILL_ENV
-from tether.spine import fetch_release, publish_release, verify_profile, write_pin
+from tether.names import (
+    FETCH_STATE_DIR,
+    RANGES_SUFFIX,
+    STREAMS_ENV,
+    TEST_KILL_ENV,
+    TEST_PART_ENV,
+)
+from tether.spine import fetch_release, publish_release, transfer, verify_profile, write_pin
 
 NAME = "demo"
 VERSIONS = ("1.0.0", "1.1.0")
@@ -66,6 +73,7 @@ class Tally:
     killed: int = 0  # runs that died by SIGKILL
     held: int = 0  # runs after which every check passed
     resumed: int = 0  # reruns that continued a partial download
+    ranged: int = 0  # kills that left a file being downloaded in ranges (its sidecar)
     states: dict[str, int] = field(default_factory=dict)  # a kill left: old, new or none
 
 
@@ -90,7 +98,7 @@ def _run_killed(url: str, project: Path, kill_at: int | None, delay: float) -> i
     return child.returncode
 
 
-def _kill_loop(harness: StoreHarness, tmp_path: Path, seed: int) -> Tally:
+def _kill_loop(harness: StoreHarness, tmp_path: Path, seed: int, kills: int) -> Tally:
     store = harness.store
     for version, sub_is_file in zip(VERSIONS, (False, True), strict=True):
         source = _release(
@@ -109,8 +117,8 @@ def _kill_loop(harness: StoreHarness, tmp_path: Path, seed: int) -> Tally:
     steps = 5 + 2 + 3 + 12  # chunks of the biggest download, + files placed, + the swap, + slack
     full_run = 1.5  # seconds: start-up and a whole fetch, roughly, on a slow machine
     current: str | None = None
-    while tally.killed < KILLS_PER_STORE:
-        assert tally.tried < 3 * KILLS_PER_STORE, f"too few kills landed: {tally}"
+    while tally.killed < kills:
+        assert tally.tried < 3 * kills, f"too few kills landed: {tally}"
         tally.tried += 1
         if tally.tried % 10 == 1:  # now and then from nothing: a first fetch killed
             shutil.rmtree(folder, ignore_errors=True)
@@ -125,6 +133,7 @@ def _kill_loop(harness: StoreHarness, tmp_path: Path, seed: int) -> Tally:
             rng.uniform(0.0, full_run),
         )
         tally.killed += code == -signal.SIGKILL
+        tally.ranged += any(state.glob(f"*/*{RANGES_SUFFIX}"))
 
         # the active profile: the previous one or the new one, whole; none only if none was
         try:
@@ -153,15 +162,24 @@ def _kill_loop(harness: StoreHarness, tmp_path: Path, seed: int) -> Tally:
     return tally
 
 
-@pytest.mark.parametrize("kind", ["file", "oci"])
+@pytest.mark.parametrize("kind", ["file", "oci", "oci-parallel"])
 def test_kill_9_at_random_moments(
-    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    harness = request.getfixturevalue(f"harness_{kind}")
+    harness = request.getfixturevalue(f"harness_{kind.split('-')[0]}")
+    kills = KILLS_PER_STORE
+    if kind.endswith("-parallel"):  # 4 streams, 1 MiB parts: every file of 2 MiB in ranges
+        for env, value in ((STREAMS_ENV, "4"), (TEST_PART_ENV, str(1 << 20))):
+            monkeypatch.setenv(env, value)  # the children's, and the in-process reruns'
+        for attr, value in (("MIN_PART", 1 << 20), ("RECORD_EVERY", 1 << 20)):
+            monkeypatch.setattr(transfer, attr, value)
+        monkeypatch.setattr(transfer, "PARALLEL_MIN", 2 << 20)
+        kills = 2 * KILLS_PER_STORE // 3
     seed = int(os.environ.get("TETHER_KILL_SEED", time.time_ns() % 1_000_000))
     started = time.monotonic()
-    tally = _kill_loop(harness, tmp_path, seed)
+    tally = _kill_loop(harness, tmp_path, seed, kills)
     print(f"\n{kind}: seed {seed}: {tally} in {time.monotonic() - started:.0f} s")
     assert tally.held == tally.tried
     assert tally.resumed > 0  # some reruns continued a dead run's partial download
+    assert (tally.ranged > 0) == kind.endswith("-parallel")  # the ranged path was killed too
     assert tally.states.get("old") and tally.states.get("new")  # before and after the swap

@@ -7,7 +7,9 @@
 
 Layout and record: tether.bundle.layout; ``[bundle]`` settings: tether.bundle.settings. The
 PyInstaller hook: tether.bundle.hooks (registered via the ``pyinstaller40`` entry point) and
-tether.bundle.pyinstaller. Other rooms use only the names below, each loaded on first use
+tether.bundle.pyinstaller; what a loaded app needs: tether.bundle.needs (the hook and
+tether.bundle.nuitka read it); what a built app holds: tether.bundle.built. Other rooms use
+only the names below, each loaded on first use
 (the hook imports this package at every app build).
 """
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
         find_bundles,
         read_record,
     )
+    from tether.bundle.needs import RuntimeNeeds, runtime_needs
+    from tether.bundle.nuitka import nuitka_options
     from tether.bundle.settings import BundleSettings, bundle_project, bundle_settings
     from tether.bundle.verify import BundleCheck, check_bundles, verify_bundle
 
@@ -40,6 +44,7 @@ _EXPORTS = {
     "BundleRecord": "layout",
     "BundleResult": "create",
     "BundleSettings": "settings",
+    "RuntimeNeeds": "needs",
     "InitOptions": "init",
     "InitResult": "init",
     "asset_digest": "assets",
@@ -50,7 +55,9 @@ _EXPORTS = {
     "create_bundle": "create",
     "find_bundles": "layout",
     "init_project": "init",
+    "nuitka_options": "nuitka",
     "read_record": "layout",
+    "runtime_needs": "needs",
     "verify_bundle": "verify",
 }
 __all__ = [
@@ -63,6 +70,7 @@ __all__ = [
     "BundleSettings",
     "InitOptions",
     "InitResult",
+    "RuntimeNeeds",
     "asset_digest",
     "audit_bundle",
     "bundle_project",
@@ -71,7 +79,9 @@ __all__ = [
     "create_bundle",
     "find_bundles",
     "init_project",
+    "nuitka_options",
     "read_record",
+    "runtime_needs",
     "verify_bundle",
 ]
 __getattr__ = lazy_door(__name__, _EXPORTS)

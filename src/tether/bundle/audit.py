@@ -11,30 +11,61 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tether.bundle.built import find_apps, run_self_test, unpacked_data
 from tether.bundle.layout import MODELS_DIR, RECORD_FILE
-from tether.bundle.verify import BundleCheck, ProfileCheck, check_bundles
+from tether.bundle.verify import BundleCheck, ProfileCheck, app_lines, check_bundles
 from tether.manifest import PROVENANCE_FILE, Manifest
 from tether.names import SIGNATURE_FILE
 from tether.spine import AuditReport
 
 
-def audit_bundle(folder: Path) -> AuditReport:
-    """Each bundle found at or below ``folder`` (a bundle dir or a built app), audited."""
+def audit_bundle(folder: Path, *, self_test: bool = False) -> AuditReport:
+    """Each bundle found at or below ``folder`` (a bundle dir or a built app), audited; for a
+    built app also what it needs to load the model (tether.bundle.built), and with
+    ``self_test`` the executable's own ``--tether-self-test`` run offline."""
     folder = Path(folder)
     report = AuditReport()
-    checks = check_bundles(folder) if folder.is_dir() else []
-    if not checks:
-        report.add(
-            False, f"bundle: none in {folder} (no {RECORD_FILE}, no {MODELS_DIR}/*/.prepared.json)"
-        )
-        return report
-    for check in checks:
-        _audit_one(report, folder, check)
+    if folder.is_file():  # a one-file app: its bundle is inside the executable
+        apps = find_apps(folder)
+        if not apps:
+            report.add(False, f"app: {folder} is neither a folder nor a built app tether reads")
+            return report
+        with unpacked_data(apps[0]) as root:
+            checks = check_bundles(root)
+            _audit_all(report, root, checks, folder.as_posix())
+            report.checks += app_lines(apps[0], checks, folder.as_posix(), root)
+    else:
+        checks = check_bundles(folder) if folder.is_dir() else []
+        _audit_all(report, folder, checks, None)
+        apps = find_apps(folder) if folder.is_dir() else []
+        for app in apps:
+            report.checks += app_lines(app, checks, _rel(app.executable.parent, folder))
+    if self_test:
+        if not apps:
+            report.add(False, f"self-test: no built app in {folder} to run")
+        for app in apps:
+            report.checks += run_self_test(app)
     return report
 
 
-def _audit_one(report: AuditReport, given: Path, check: BundleCheck) -> None:
+def _audit_all(
+    report: AuditReport, folder: Path, checks: list[BundleCheck], shown: str | None
+) -> None:
+    if not checks:
+        report.add(
+            False,
+            f"bundle: none in {shown or folder} (no {RECORD_FILE}, "
+            f"no {MODELS_DIR}/*/.prepared.json)",
+        )
+    for check in checks:
+        _audit_one(report, folder, check, shown)
+
+
+def _audit_one(report: AuditReport, given: Path, check: BundleCheck, shown: str | None) -> None:
     where = _rel(check.root, given)
+    if shown is not None:  # inside a one-file app: name the app, not the temp folder
+        inner = check.root.relative_to(given).as_posix()
+        where = shown if inner == "." else f"{shown}!{inner}"
     if check.record is not None:
         report.add(True, f"bundle: {where} ({RECORD_FILE}, made by tether {check.record.tether})")
     else:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tether.bundle.built import BuiltApp, find_apps, runtime_checks, unpacked_data
 from tether.bundle.layout import (
     MODELS_DIR,
     RECORD_FILE,
@@ -81,6 +82,28 @@ def verify_bundle(
     (SignatureError subclasses when it does not, or only a warning under ``warn``).
     """
     folder = Path(folder)
+    if folder.is_file():
+        apps = find_apps(folder)
+        if not apps:
+            raise IntegrityError(
+                f"{folder} is not a built app tether reads", "pass the bundle or built app"
+            )
+        with unpacked_data(apps[0]) as root:  # a one-file app: checked on its data, unpacked
+            checks = check_bundles(root, variants)
+            problems = [p for check in checks for p in check.all_problems()]
+            lines = app_lines(apps[0], checks, str(folder), root)
+            problems += [line for ok, line in lines if not ok]
+            if problems or not checks:
+                raise IntegrityError(
+                    f"{folder} does not verify ({len(problems) or 'no bundle, 1'} problem(s))",
+                    "rebuild the app from a fresh bundle: tether bundle --out DIR",
+                    problems=problems or [f"missing: {MODELS_DIR}/ (no bundle in the app)"],
+                )
+            for check in checks:  # the unpacked folder goes away: show the app instead
+                check.root = folder
+                for profile in check.profiles:
+                    profile.folder = folder / profile.rel
+        return checks
     if not folder.is_dir():
         raise IntegrityError(f"{folder} is not a folder", "pass the bundle or built app folder")
     checks = check_bundles(folder, variants)
@@ -96,11 +119,16 @@ def verify_bundle(
     for check in checks:
         where = _shown(check.root, folder)
         problems += [f"{where}{p}" for p in check.all_problems()]
+    hint = "rebuild the bundle: tether bundle --out DIR"
+    for app in find_apps(folder):  # a built app must also hold what loads the model
+        shown = _shown(app.executable.parent, folder).rstrip(": ") or "."
+        missing = [line for ok, line in app_lines(app, checks, shown) if not ok]
+        if missing:
+            hint = "rebuild the app with what loads the model (docs/shipping.md)"
+        problems += missing
     if problems:
         raise IntegrityError(
-            f"{folder} does not verify ({len(problems)} problem(s))",
-            "rebuild the bundle: tether bundle --out DIR",
-            problems=problems,
+            f"{folder} does not verify ({len(problems)} problem(s))", hint, problems=problems
         )
     if signature is not None and signature.active:
         for check in checks:
@@ -109,6 +137,24 @@ def verify_bundle(
                 verified = check_profile_signature(profile.folder, profile.prepared, signature)
                 profile.signer = verified.signer if verified else None
     return checks
+
+
+def app_lines(
+    app: BuiltApp, checks: list[BundleCheck], shown: str, root: Path | None = None
+) -> list[tuple[bool, str]]:
+    """tether.bundle.built's runtime lines for ``app``, over the profiles bundled in it
+    (``root``: a one-file app's data, unpacked)."""
+    base = app.executable.parent if root is None else root
+    profiles = []
+    for check in checks:
+        for profile in check.profiles:
+            if base is not None and base not in profile.folder.parents:
+                continue  # another app's, in the same dist/ folder
+            try:
+                profiles.append((read_profile(profile.folder).profile_id, profile.folder))
+            except (OSError, ManifestError):
+                continue  # already a problem of the profile check
+    return runtime_checks(app, profiles, shown, root or app.data_root)
 
 
 def _shown(root: Path, given: Path) -> str:

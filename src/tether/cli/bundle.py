@@ -16,7 +16,7 @@ from tether.cli.options import (
     signature_options,
     store_option,
 )
-from tether.names import DEFAULT_BUNDLE_DIR, RECIPE_FILE
+from tether.names import APP_KIND_CHOICES, DEFAULT_BUNDLE_DIR, DEFAULT_MODEL_DIR, RECIPE_FILE
 from tether.prepared import VARIANT_CHOICES
 
 DEFAULT_BUNDLE_DEST = Path(DEFAULT_BUNDLE_DIR)
@@ -97,7 +97,7 @@ def bundle_command(
 
 
 @bundle_command.command("verify")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(path_type=Path))
 @click.option(
     "--variant",
     type=click.Choice(VARIANT_CHOICES),
@@ -141,12 +141,39 @@ def digest_command(path: Path) -> None:
     click.echo(asset_digest(path))
 
 
-def audit_bundle_dir(folder: Path) -> None:
+@bundle_command.command("nuitka-args")
+@click.option(
+    "--bundle-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"The bundle to include. Default: [bundle] dest in tether.toml, else "
+    f"{DEFAULT_BUNDLE_DEST}; --no-bundle for the runtime options only.",
+)
+@click.option("--no-bundle", is_flag=True, help="Only the options for tether's runtime.")
+@project_option
+def nuitka_args_command(bundle_dir: Path | None, no_bundle: bool, project_dir: Path) -> None:
+    """Print the Nuitka options an app calling tether.load() needs, one per line.
+
+    \b
+    python -m nuitka --standalone --output-dir=dist $(tether bundle nuitka-args) app.py
+
+    tether's runtime modules (imported lazily, which Nuitka does not follow), onnxruntime,
+    tokenizers, numpy, platformdirs, and the bundle's data folders.
+    """
+    from tether.bundle import bundle_settings, nuitka_options
+    from tether.project import Project
+
+    if not no_bundle and bundle_dir is None:
+        bundle_dir = bundle_settings(Project.load(project_dir)).dest
+    for option in nuitka_options(None if no_bundle else bundle_dir):
+        click.echo(option)
+
+
+def audit_bundle_dir(folder: Path, *, self_test: bool = False) -> None:
     """`tether audit --bundle DIR`: print the bundle audit; IntegrityError (exit 1) if BAD."""
     from tether.bundle import audit_bundle
     from tether.errors import IntegrityError
 
-    report = audit_bundle(folder)
+    report = audit_bundle(folder, self_test=self_test)
     for passed, line in report.checks:
         click.echo(f"{'ok ' if passed else 'BAD'} {line}")
     if not report.ok:
@@ -176,6 +203,32 @@ def audit_bundle_dir(folder: Path) -> None:
 @click.option("--app", "app_script", default="app.py", show_default=True, help="App script.")
 @click.option("--app-name", help="Built app's name (default: the script's name).")
 @click.option("--branch", default="main", show_default=True, help="Branch builds run on.")
+@click.option(
+    "--builder",
+    type=click.Choice(["pyinstaller", "nuitka"]),
+    default="pyinstaller",
+    show_default=True,
+    help="What the release workflow builds the app with (on Linux, macOS and Windows).",
+)
+@click.option(
+    "--app-kind",
+    type=click.Choice(APP_KIND_CHOICES),
+    help="What the app is built with (default: go when the project has a go.mod, else "
+    "python). go and other get a release workflow whose model step needs no Python.",
+)
+@click.option("--go-tags", default="", help="Build tags for `go build -tags` (e.g. withembed).")
+@click.option(
+    "--model-dir",
+    default=DEFAULT_MODEL_DIR,
+    show_default=True,
+    help="Where a go/other release workflow puts the verified model release.",
+)
+@click.option(
+    "--tether-requirement",
+    metavar="REQ",
+    help="What the workflows pip install as tether (default: [ci] tether_requirement in "
+    "tether.toml, else the tether running this).",
+)
 @click.option("--force", is_flag=True, help="Replace files that exist.")
 @project_option
 def init_command(
@@ -188,6 +241,11 @@ def init_command(
     app_script: str,
     app_name: str | None,
     branch: str,
+    builder: str,
+    app_kind: str | None,
+    go_tags: str,
+    model_dir: str,
+    tether_requirement: str | None,
     force: bool,
     project_dir: Path,
 ) -> None:
@@ -207,6 +265,11 @@ def init_command(
         app_script=app_script,
         app_name=app_name,
         branch=branch,
+        builder=builder,
+        app_kind=app_kind,
+        go_tags=go_tags,
+        model_dir=model_dir,
+        tether_requirement=tether_requirement,
     )
     result = init_project(project_dir, options, force=force)
     for path in result.written:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,10 +15,11 @@ from tether.cli.options import (
     project_option,
     signature_options,
     store_option,
+    streams_option,
 )
 from tether.errors import IntegrityError
 from tether.prepared import VARIANT_CHOICES
-from tether.spine import Progress, fetch_pinned
+from tether.spine import FetchResult, Progress, fetch_pinned
 from tether.versioning import release_tag
 
 # fetch_pinned's module is light and loads the store, the transaction and trust only when
@@ -38,6 +41,13 @@ from tether.versioning import release_tag
     help="Re-hash every file, also when the folder already holds the pin, and replace "
     "whatever does not match (what `tether verify` found).",
 )
+@streams_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON, and progress as JSON lines on stderr (for CI logs).",
+)
 @profiles_dir_option
 @store_option
 @name_option
@@ -45,6 +55,8 @@ from tether.versioning import release_tag
 def fetch_command(
     variant: str,
     repair: bool,
+    streams: int | None,
+    as_json: bool,
     profiles_dir: Path,
     store: str | None,
     name: str | None,
@@ -54,12 +66,15 @@ def fetch_command(
 
     Each file is checked against the release's MANIFEST, and the new folder is swapped in
     whole. Already prepared for the same pin: no file is read (the store is asked only
-    whether the release was withdrawn). A new pin: stale files are removed.
+    whether the release was withdrawn). A new pin: stale files are removed. Large files of
+    a remote store arrive as parallel ranges, hashed in order as they land (--streams).
+    On a terminal, progress over the whole release (bytes, rate, ETA) goes to stderr.
     """
     bars: list[ByteProgress] = []
 
     def progress(model: str, version: str) -> Progress:
-        bars.append(ByteProgress(f"fetching {model} {release_tag(version)}"))
+        label = f"fetching {model} {release_tag(version)}"
+        bars.append(ByteProgress(label, json_lines=as_json))
         return bars[-1]
 
     try:
@@ -71,12 +86,16 @@ def fetch_command(
             variants=variant,
             progress=progress,
             repair=repair,
+            streams=streams,
         )
     finally:
         for bar in bars:
             bar.close()
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(result_json(result), indent=2))
+        return
     held = f"{result.prepared.name} {result.prepared.release}"
     if not result.changed:
         if result.verified:
@@ -91,6 +110,22 @@ def fetch_command(
         f"{len(result.downloaded)} downloaded{resumed}, {len(result.reused)} reused, "
         f"{len(result.removed)} stale removed"
     )
+
+
+def result_json(result: FetchResult) -> dict[str, Any]:
+    """What `tether fetch --json` prints."""
+    return {
+        "folder": str(result.folder),
+        "name": result.prepared.name,
+        "release": result.prepared.release,
+        "changed": result.changed,
+        "verified": result.verified,
+        "downloaded": result.downloaded,
+        "resumed": result.resumed,
+        "reused": result.reused,
+        "removed": result.removed,
+        "warnings": list(result.warnings),
+    }
 
 
 @click.command("verify")
@@ -117,10 +152,16 @@ def verify_command(
 @click.option(
     "--bundle",
     "bundle_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Audit a bundle or a built app (e.g. dist/app) instead: which release it embeds, "
-    "whether its files match that release's MANIFEST, where the provenance is. Needs no "
+    "whether its files match that release's MANIFEST, where the provenance is, and (a built "
+    "app) whether tether's runtime, onnxruntime and tokenizers are in it. Needs no "
     "store and no project.",
+)
+@click.option(
+    "--self-test",
+    is_flag=True,
+    help="With --bundle: also run the app's `--tether-self-test` offline, with an empty HOME.",
 )
 @store_option
 @name_option
@@ -128,6 +169,7 @@ def verify_command(
 def audit_command(
     profiles_dir: Path,
     bundle_dir: Path | None,
+    self_test: bool,
     store: str | None,
     name: str | None,
     project_dir: Path,
@@ -136,7 +178,7 @@ def audit_command(
     if bundle_dir is not None:
         from tether.cli.bundle import audit_bundle_dir
 
-        audit_bundle_dir(bundle_dir)
+        audit_bundle_dir(bundle_dir, self_test=self_test)
         return
     from tether.spine import audit_pinned
 

@@ -10,7 +10,9 @@ code is imported only when a command opens a project (tests/test_cli_map.py).
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,7 +20,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from tether.names import DEFAULT_PROFILES_DIR, SIGNING_KEY_ENV, SIGNING_KEY_PASSWORD_ENV, STORE_ENV
+from tether.names import (
+    DEFAULT_PROFILES_DIR,
+    DEFAULT_STREAMS,
+    MAX_STREAMS,
+    SIGNING_KEY_ENV,
+    SIGNING_KEY_PASSWORD_ENV,
+    STORE_ENV,
+    STREAMS_ENV,
+)
 
 if TYPE_CHECKING:
     from tether.project import Project
@@ -90,8 +100,9 @@ def store_option(func: F) -> F:
     return click.option(
         "--store",
         metavar="URL",
-        help=f"Store: a folder, file://, oci:// or s3:// URL. Default: ${STORE_ENV}, "
-        "else the recipe's store, else ./releases.",
+        help="Store: a folder, file://, oci://, s3://, github:// or hf:// URL. "
+        f"Default: ${STORE_ENV}, else the recipe's store, else (in GitHub Actions) the "
+        "repository's GitHub Releases, else ./releases.",
     )(func)
 
 
@@ -206,23 +217,79 @@ def open_project(
 
 
 class ByteProgress:
-    """A progress bar on stderr for a transfer whose total is known at its first report."""
+    """Progress of a transfer over its whole size, on stderr: bytes, rate and ETA redrawn in
+    place on a terminal, quiet otherwise; ``json_lines``: instead one JSON object per
+    second (and one at the end) for CI logs."""
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self._bar: Any = None
-        self._shown = 0
+    #: Seconds between two redraws, between two JSON lines.
+    EVERY, EVERY_JSON = 0.2, 1.0
+
+    def __init__(self, label: str, *, json_lines: bool = False) -> None:
+        self.label, self.json_lines = label, json_lines
+        self._stream = sys.stderr
+        self._live = json_lines or self._stream.isatty()
+        self._start = self._last = 0.0
+        self._done = self._total = 0
 
     def __call__(self, _file: str, done: int, total: int) -> None:
-        if self._bar is None:
-            self._bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
-            self._bar.__enter__()
-        self._bar.update(done - self._shown)
-        self._shown = done
+        if not self._live:
+            return
+        now = time.monotonic()
+        if not self._start:
+            self._start = now
+        self._done, self._total = done, total
+        every = self.EVERY_JSON if self.json_lines else self.EVERY
+        if now - self._last >= every or done >= total:
+            self._last = now
+            self._show(now, final=False)
+
+    def _show(self, now: float, *, final: bool) -> None:
+        seconds = max(now - self._start, 1e-6)
+        rate = self._done / seconds
+        left = max(self._total - self._done, 0)
+        eta = left / rate if rate > 0 else None
+        if self.json_lines:
+            line = {
+                "event": "done" if final else "progress",
+                "label": self.label,
+                "bytes": self._done,
+                "total": self._total,
+                "seconds": round(seconds, 3),
+                "bytes_per_second": round(rate),
+                "eta_seconds": None if eta is None else round(eta, 1),
+            }
+            self._stream.write(json.dumps(line) + "\n")
+        else:
+            shown = f"{human_size(self._done)} / {human_size(self._total)}"
+            when = f"in {seconds:.1f} s" if final else f"ETA {_clock(eta)}"
+            text = f"\r{self.label}: {shown}, {rate / 1e6:.1f} MB/s, {when}"
+            self._stream.write(text.ljust(79) + ("\n" if final else ""))
+        self._stream.flush()
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
+        if self._live and self._start:
+            self._show(time.monotonic(), final=True)
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    if minutes >= 60:
+        return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+#: fetch and download: how many ranged streams a large download may open at most.
+streams_option = click.option(
+    "--streams",
+    type=click.IntRange(1, MAX_STREAMS),
+    default=None,
+    metavar="N",
+    help=f"Most concurrent ranged streams for large files of a remote store (default: "
+    f"${STREAMS_ENV}, else {DEFAULT_STREAMS}; one where one is enough: small files, a store "
+    "on this host). 1: one file after another.",
+)
 
 
 def human_size(size: int) -> str:

@@ -13,7 +13,11 @@ from tether.spine import pin_version
 @click.command("pin")
 @click.argument("version", required=False)
 @click.option(
-    "--previous", is_flag=True, help="Pin back to the previous promoted release before the pin."
+    "--previous",
+    is_flag=True,
+    help="Pin back to the previous good release: the highest promoted one below the pin, "
+    "else (none promoted) the last earlier pin in the git history of .model-version. "
+    "Withdraws nothing.",
 )
 @click.option(
     "--allow-downgrade",

@@ -17,7 +17,7 @@ import click
 
 from tether.cli.options import project_option
 from tether.errors import RuntimeOptionError
-from tether.names import DEFAULT_APP_NAME, PROFILE_ENV, VARIANT_ENV
+from tether.names import DEFAULT_APP_MODELS_DIR, DEFAULT_APP_NAME, PROFILE_ENV, VARIANT_ENV
 from tether.runtime import VARIANT_CHOICES
 
 _variant_option = click.option(
@@ -36,7 +36,13 @@ _app_option = click.option(
     "--app-name",
     default=DEFAULT_APP_NAME,
     show_default=True,
-    help="App name whose user data folder (platformdirs) holds models/PROFILE/.",
+    help="App name whose user data folder (platformdirs) holds APP-SUBDIR/PROFILE/.",
+)
+_app_subdir_option = click.option(
+    "--app-subdir",
+    default=DEFAULT_APP_MODELS_DIR,
+    show_default=True,
+    help="The folder in the app's user data folder that holds the profiles.",
 )
 
 
@@ -46,6 +52,7 @@ _app_option = click.option(
 @_variant_option
 @_path_option
 @_app_option
+@_app_subdir_option
 @project_option
 def resolve_command(
     profile_id: str,
@@ -53,6 +60,7 @@ def resolve_command(
     variant: str | None,
     path: Path | None,
     app_name: str,
+    app_subdir: str,
     project_dir: Path,
 ) -> None:
     """Show the profile folder and variant tether.load(PROFILE) would use.
@@ -64,7 +72,12 @@ def resolve_command(
     from tether.runtime import resolve
 
     result = resolve(
-        profile_id, path=path, variant=variant, app_name=app_name, project_dir=project_dir
+        profile_id,
+        path=path,
+        variant=variant,
+        app_name=app_name,
+        project_dir=project_dir,
+        app_subdir=app_subdir,
     )
     if explain:
         click.echo(result.explain())
@@ -102,9 +115,18 @@ def resolve_command(
     default=None,
     help=f"Profile id. Default: ${PROFILE_ENV}, else the project's [profile] id.",
 )
+@click.option(
+    "--as",
+    "role",
+    type=click.Choice(("query", "document")),
+    default=None,
+    help="Embed the texts as queries or as documents: the profile's prompt for that role "
+    "is prepended (default: the profile's default prompt, if any).",
+)
 @_variant_option
 @_path_option
 @_app_option
+@_app_subdir_option
 @project_option
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads.")
 @click.option(
@@ -121,9 +143,11 @@ def embed_command(
     field: str,
     out: Path | None,
     profile_id: str | None,
+    role: str | None,
     variant: str | None,
     path: Path | None,
     app_name: str,
+    app_subdir: str,
     project_dir: Path,
     threads: int | None,
     max_batch_tokens: int | None,
@@ -135,6 +159,7 @@ def embed_command(
     tether embed "first text" "second text"
     tether embed --stdin --out vectors.npy < texts.txt
     tether embed --jsonl docs.jsonl --field body --out vectors.jsonl
+    tether embed --as query "how do I reset my password?"
     """
     sources = sum([bool(texts), from_stdin, jsonl_file is not None])
     if sources != 1:
@@ -163,9 +188,10 @@ def embed_command(
         threads=threads,
         max_batch_tokens=max_batch_tokens,
         probe=probe,
+        app_subdir=app_subdir,
     )
     with embedder:
-        vectors = embedder.embed(items)
+        vectors = embedder.embed(items, prompt=embedder.prompt_for(role) if role else None)
     if out is not None and out.suffix == ".npy":
         import numpy as np
 

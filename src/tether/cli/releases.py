@@ -153,6 +153,8 @@ def show_command(version: str, store: str | None, name: str | None, project_dir:
     manifest, _ = releases.read_manifest(opened, name, info.version)
     sizes = opened.files(name, info.version)
     click.echo(f"{name} {info.tag} in {opened.url}")
+    for fact in getattr(opened, "facts", list)():  # a backend's own (github: immutable releases)
+        click.echo(fact)
     click.echo(f"state: {info.state}")
     for event in info.history:
         extra = "".join(f" {k}={v}" for k, v in event.items() if k not in ("event", "at", "state"))

@@ -204,7 +204,7 @@ def revert_release(
     """`tether revert`: pin the highest promoted release below the pin (a deliberate
     downgrade), then withdraw the pinned one with ``reason`` (default: "reverted to ...")."""
     current = require_pin(project.dir)
-    previous = previous_promoted(store, name, current)
+    previous = previous_promoted(store, name, current, project_dir=project.dir)
     # pin first: if it fails, nothing was withdrawn
     pin_release(store, name, previous.version, project.dir, allow_downgrade=True)
     why = reason.strip() if reason and reason.strip() else f"reverted to {previous.tag}"

@@ -3,6 +3,9 @@
     schema     tether.toml / [tool.tether], validated: ``load_recipe(project)``
     pipeline   ``build(recipe, out_dir)``: the release files and a draft MANIFEST.txt;
                ``build_project(project)`` for `tether build`
+    mirror     ``[source] prebuilt = "onnx"``: upstream's ONNX files as they are, no torch
+               (``build`` dispatches; mirror_onnx reads them, loader_files writes the
+               config files other loaders need, for built releases too)
     verify     ``rebuild_and_compare(project, store, version)`` for `tether build --compare-with`
 
 Other rooms use only the names below; the modules behind them are private to the recipe.
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
         HfSource,
         ParityThresholds,
         PathSource,
+        Prebuilt,
+        PrebuiltFile,
         Quantization,
         Recipe,
         load_recipe,
@@ -41,6 +46,8 @@ _EXPORTS = {
     "HfSource": "schema",
     "ParityThresholds": "schema",
     "PathSource": "schema",
+    "Prebuilt": "schema",
+    "PrebuiltFile": "schema",
     "Progress": "pipeline",
     "Quantization": "schema",
     "Recipe": "schema",
@@ -58,6 +65,8 @@ __all__ = [
     "HfSource",
     "ParityThresholds",
     "PathSource",
+    "Prebuilt",
+    "PrebuiltFile",
     "Progress",
     "Quantization",
     "Recipe",

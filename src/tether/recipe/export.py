@@ -18,12 +18,19 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigError, SourceNotFoundError
-from tether.names import HF_CONFIG_FILE, TOKENIZER_FILE, VOCAB_FILE
+from tether.names import (
+    HF_CONFIG_FILE,
+    SPECIAL_TOKENS_FILE,
+    TOKENIZER_CONFIG_FILE,
+    TOKENIZER_FILE,
+    VOCAB_FILE,
+)
+from tether.recipe.st_config import read_sentence_transformers
 
 if TYPE_CHECKING:
     import onnx
@@ -34,20 +41,6 @@ INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
 EXPORTER = "torch.onnx.export (TorchScript tracer), eager attention"
 # Beyond this, protobuf cannot hold the model in one file: weights go to a sidecar.
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
-
-# sentence-transformers modules whose effect tether's runtime reproduces.
-_ST_SUPPORTED = ("Transformer", "Pooling", "Normalize")
-_ST_POOLING_FLAGS = {
-    "pooling_mode_cls_token": "cls",
-    "pooling_mode_mean_tokens": "mean",
-    "pooling_mode_lasttoken": "last",
-}
-_ST_POOLING_UNSUPPORTED = (
-    "pooling_mode_max_tokens",
-    "pooling_mode_mean_sqrt_len_tokens",
-    "pooling_mode_weightedmean_tokens",
-)
-
 
 # --- the checkpoint -----------------------------------------------------------------------
 
@@ -65,6 +58,8 @@ class Checkpoint:
     normalize: bool | None
     max_length: int | None
     has_vocab: bool
+    prompts: dict[str, str] = field(default_factory=dict)  # config_sentence_transformers.json
+    default_prompt_name: str | None = None
 
 
 def inspect_checkpoint(folder: Path) -> Checkpoint:
@@ -94,56 +89,20 @@ def inspect_checkpoint(folder: Path) -> Checkpoint:
     positions = config.get("max_position_embeddings")
     if isinstance(positions, int) and model_type in ("roberta", "xlm-roberta", "camembert"):
         positions -= int(config.get("pad_token_id", 1)) + 1  # positions start after padding_idx
-    pooling, problem, normalize = _st_pooling(folder, where)
-    st_config = _read_json(folder / "sentence_bert_config.json", where, required=False)
-    max_length = st_config.get("max_seq_length")
+    st = read_sentence_transformers(folder)
     return Checkpoint(
         folder=folder,
         model_type=model_type,
         hidden_size=hidden,
         max_positions=positions if isinstance(positions, int) else None,
-        pooling=pooling,
-        pooling_problem=problem,
-        normalize=normalize,
-        max_length=max_length if isinstance(max_length, int) else None,
+        pooling=st.pooling,
+        pooling_problem=st.pooling_problem,
+        normalize=st.normalize,
+        max_length=st.max_length,
+        prompts=st.prompts,
+        default_prompt_name=st.default_prompt_name,
         has_vocab=(folder / VOCAB_FILE).is_file(),
     )
-
-
-def _st_pooling(folder: Path, where: str) -> tuple[str | None, str | None, bool | None]:
-    """(pooling, why it cannot be used, normalize) from modules.json and the Pooling config."""
-    modules = _read_json(folder / "modules.json", where, required=False, kind=list)
-    if not modules:
-        return None, None, None
-    pooling: str | None = None
-    problem: str | None = None
-    normalize = False
-    for module in modules:
-        if not isinstance(module, dict):
-            raise ConfigError(f"{where}: modules.json lists {module!r}, not a module")
-        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
-        if kind not in _ST_SUPPORTED:
-            raise ConfigError(
-                f"{where}: sentence-transformers module {kind!r} ({module.get('path')}) "
-                "is not supported",
-                "tether exports transformer + pooling (+ normalize) only; this model's "
-                "vectors would differ from sentence-transformers'",
-            )
-        if kind == "Normalize":
-            normalize = True
-        if kind == "Pooling":
-            cfg = _read_json(folder / str(module.get("path", "")) / HF_CONFIG_FILE, where, True)
-            modes = [name for flag, name in _ST_POOLING_FLAGS.items() if cfg.get(flag)]
-            if isinstance(cfg.get("pooling_mode"), str):  # newer configs name the mode
-                modes = [cfg["pooling_mode"].replace("lasttoken", "last")]
-            other = [flag for flag in _ST_POOLING_UNSUPPORTED if cfg.get(flag)]
-            if len(modes) == 1 and not other and modes[0] in _ST_POOLING_FLAGS.values():
-                pooling = modes[0]
-            else:
-                problem = f"its pooling ({', '.join(modes + other) or 'none'}) is not mean/cls/last"
-            if cfg.get("include_prompt") is False:
-                problem = "its pooling excludes prompt tokens (include_prompt = false)"
-    return pooling, problem, normalize
 
 
 def _read_json(path: Path, where: str, required: bool, kind: type = dict) -> Any:
@@ -198,7 +157,7 @@ def _pad_token(
     padding = data.get("padding")
     if isinstance(padding, dict) and isinstance(padding.get("pad_token"), str):
         return int(padding["pad_id"]), padding["pad_token"], int(padding.get("pad_type_id", 0))
-    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+    for name in (TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_FILE):
         path = folder / name
         if not path.is_file():
             continue

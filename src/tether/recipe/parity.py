@@ -141,10 +141,14 @@ def embed_onnx(
     options.intra_op_num_threads = ORT_THREADS
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    # Upstream exports may add outputs (pooler_output, sentence_embedding): take the hidden
+    # states, as tether's own export and profile.json's default name them.
+    names = [node.name for node in session.get_outputs()]
+    output = "last_hidden_state" if "last_hidden_state" in names else names[0]
     out = []
     for start in range(0, len(texts), batch_size):
         feed = encode(tokenizer, texts[start : start + batch_size], inputs)
-        (hidden,) = session.run(None, feed)
+        hidden = session.run([output], feed)[0]
         out.append(pool(hidden, feed["attention_mask"], pooling))
     vectors = np.concatenate(out).astype(np.float32)
     return l2_normalize(vectors) if unit else vectors

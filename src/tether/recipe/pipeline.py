@@ -42,6 +42,8 @@ from tether.manifest import (
 from tether.names import (
     DEFAULT_BUILD_DIR,
     EXTERNAL_DATA_KEY,
+    ONNX_FP32_FILE,
+    ONNX_INT8_FILE,
     PROBE_FILE,
     PROBE_PARITY_KEY,
     PROFILE_FILE,
@@ -50,18 +52,20 @@ from tether.names import (
     TOKENIZER_FILE,
     VOCAB_FILE,
 )
+from tether.recipe.loader_files import write_loader_files
 from tether.recipe.schema import Recipe, load_recipe
 from tether.recipe.sources import ResolvedSource, resolve_source
 
 if TYPE_CHECKING:  # export.py is light, but keep the import graph of `tether.recipe` small
     from tether.project import Project
     from tether.recipe.export import Checkpoint, Exported
+    from tether.recipe.mirror_onnx import Upstream
     from tether.recipe.parity import ParityStats
 
 Progress = Callable[[str], None]
 
-FP32_FILE = "onnx/model.onnx"
-INT8_FILE = "onnx/model_quantized.onnx"
+FP32_FILE = ONNX_FP32_FILE
+INT8_FILE = ONNX_INT8_FILE
 
 # Modules of the build extra; onnxruntime, tokenizers and numpy come with the runtime.
 BUILD_MODULES = ("torch", "transformers", "onnx", "huggingface_hub", "safetensors")
@@ -76,11 +80,14 @@ TOOLING = (
     "safetensors",
     "numpy",
 )
+# Packages that decide an export's bytes but never touch a mirror's (left out of its Tooling).
+EXPORT_TOOLING = ("torch", "transformers", "onnx", "safetensors")
 # probe.json: what the runtime's self-test should accept against the recorded vectors.
 # fp32 is batch-independent and near-exact across CPUs; int8 kernels differ by CPU
 # (VNNI vs AVX2 saturation), so it gets a looser bound.
 PROBE_MIN_COSINE = {"fp32": 0.9999, "int8": 0.99}
 PROBE_DIGITS = 8  # significant digits kept in probe.json (float32 noise is below)
+MIRROR_ALONE_EVERY = 4  # a mirror's fp32 check: every 4th parity text, batched vs alone
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,22 @@ class Settings:
     pooling: str
     normalize: bool
     max_length: int
+    prompts: dict[str, str] = field(default_factory=dict)  # name -> text prepended
+    default_prompt_name: str | None = None
+    dim: int | None = None  # the vectors' width (None: unknown until the model is read)
+    native_dim: int | None = None  # the model's width when dim truncates it, else None
+
+    def contract_fields(self) -> dict[str, Any]:
+        """profile.json's optional contract fields, present only when they say something
+        (so a profile without prompts or truncation keeps the bytes it always had)."""
+        fields: dict[str, Any] = {}
+        if self.native_dim is not None:
+            fields["native_dim"] = self.native_dim
+        if self.prompts:
+            fields["prompts"] = dict(self.prompts)
+        if self.default_prompt_name is not None:
+            fields["default_prompt_name"] = self.default_prompt_name
+        return fields
 
 
 @dataclass(frozen=True)
@@ -118,13 +141,16 @@ def build(
     Raises ConfigError (bad recipe or checkpoint), SourceNotFoundError, IntegrityError
     (source digest pin, corrupted cache), QualityGateError (parity) or
     MissingDependencyError (no build extra); in every case ``out_dir`` is untouched.
+    A ``prebuilt`` source is mirrored instead (upstream's ONNX files, no build extra).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir).absolute()
     check_out_dir(out_dir)
     check_source_date_epoch()
-    require_toolchain()
     say = progress or (lambda _line: None)
+    if recipe.source.prebuilt is not None:  # a mirror: no torch, no export
+        return _mirror(recipe, out_dir, started, say, run_url)
+    require_toolchain()
     stages = _Stages(say, total=8 if "int8" in recipe.variants else 6)
     say(f"building {recipe.name} from {recipe.source.describe()}")
 
@@ -167,7 +193,8 @@ def build_project(
     """`tether build`: the project's recipe built into ``out_dir`` (default: build/<name> in
     the project). The recipe comes from the settings ``project`` already read."""
     recipe = load_recipe(project)
-    require_toolchain()
+    if recipe.source.prebuilt is None:  # a mirror needs no build extra
+        require_toolchain()
     target = out_dir or project.dir / DEFAULT_BUILD_DIR / recipe.name
     return build(recipe, target, run_url=run_url, progress=progress)
 
@@ -257,6 +284,7 @@ def _build_into(
         (work / PROBE_FILE).write_text(probe, encoding="utf-8")
         profile = _profile(recipe, settings, exported, tokenizer_json, work)
         (work / PROFILE_FILE).write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
+        write_loader_files(work, profile, upstream=source.folder)
         (work / README_FILE).write_text(
             _model_card(recipe, source, settings, profile), encoding="utf-8"
         )
@@ -281,6 +309,160 @@ def _build_into(
         manifest = write_release_metadata(work, Manifest(recipe.name, None, {}, sections))
         stage.detail = f"{len(manifest.files)} files, {MANIFEST_FILE} (draft)"
 
+    return {
+        "manifest": manifest,
+        "profile": profile,
+        "source": source,
+        "recipe_digest": recipe_digest,
+        "recipe_json": recipe_json,
+        "parity": results,
+    }
+
+
+# --- mirror: a prebuilt ONNX repo (tether.recipe.mirror_onnx) ------------------------------
+
+
+def _mirror(
+    recipe: Recipe, out_dir: Path, started: float, say: Progress, run_url: str | None
+) -> BuildResult:
+    """Upstream's ONNX files as they are, checked and recorded as a build's (no torch)."""
+    from tether.recipe import mirror_onnx
+
+    stages = _Stages(say, total=7 if "int8" in recipe.variants else 6)
+    say(f"mirroring {recipe.name} from {recipe.source.describe()}")
+    with stages.stage("source") as stage:
+        source = resolve_source(recipe.source)
+        stage.detail = f"{source.model} at {source.revision}"
+    with stages.stage("upstream") as stage:
+        upstream = mirror_onnx.inspect_upstream(source.folder, recipe)
+        settings = resolve_settings(recipe, upstream.checkpoint)
+        stage.detail = (
+            f"{mirror_onnx.describe_files(upstream)}; dim {upstream.dim}, pooling "
+            f"{settings.pooling}, normalize {str(settings.normalize).lower()}, "
+            f"max_length {settings.max_length}"
+        )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        result = _mirror_into(work, recipe, source, upstream, settings, stages, run_url)
+        check_out_dir(out_dir)
+        work.chmod(0o777 & ~_umask())
+        _replace_dir(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    stages.timings["total"] = time.perf_counter() - started
+    say(f"mirrored {recipe.name} into {out_dir} in {stages.timings['total']:.1f} s")
+    return BuildResult(out_dir=out_dir, timings=dict(stages.timings), **result)
+
+
+def _mirror_into(
+    work: Path,
+    recipe: Recipe,
+    source: ResolvedSource,
+    upstream: Upstream,
+    settings: Settings,
+    stages: _Stages,
+    run_url: str | None,
+) -> dict[str, Any]:
+    from tether.recipe import mirror_onnx, parity
+    from tether.recipe.export import Exported, normalise_tokenizer
+
+    thresholds = recipe.parity
+    with stages.stage("tokenizer") as stage:
+        # The same normalisation as a build (MiniLM's file pads to a fixed 128 tokens).
+        tokenizer_json = normalise_tokenizer(source.folder, settings.max_length)
+        (work / TOKENIZER_FILE).write_bytes(tokenizer_json)
+        tokenizer = parity.load_tokenizer(tokenizer_json)
+        stage.detail = f"truncation {settings.max_length}, padding to the batch's longest"
+    with stages.stage("copy onnx") as stage:
+        copied = mirror_onnx.copy_upstream(upstream, work)
+        size = sum((work / rel).stat().st_size for rel in copied) / (1 << 20)
+        stage.detail = f"{len(copied)} files ({size:.1f} MiB) as published"
+
+    texts = parity.parity_texts()
+    files = {entry.variant: work / entry.file for entry in upstream.variants}
+    common = {"pooling": settings.pooling, "unit": True, "inputs": upstream.inputs}
+    with stages.stage("check fp32") as stage:
+        # No checkpoint to compare with: check what the runtime promises of fp32, that a
+        # text's vector does not depend on the rest of its batch (padding is masked).
+        fp32 = parity.embed_onnx(files["fp32"], tokenizer, texts, **common)
+        sample = texts[::MIRROR_ALONE_EVERY]  # every 4th text: the same variety, 1/4 the time
+        alone = parity.embed_onnx(files["fp32"], tokenizer, sample, **common, batch_size=1)
+        fp32_stats = parity.compare(
+            fp32[::MIRROR_ALONE_EVERY],
+            alone,
+            sample,
+            names=("fp32", "fp32 alone"),
+            batch_size=parity.PARITY_BATCH,
+        )
+        stage.detail = fp32_stats.describe()
+        if fp32_stats.min < thresholds.fp32_min:
+            raise QualityGateError(
+                f"upstream fp32 check failed: {fp32_stats.describe()} (needs min >= "
+                f"{thresholds.fp32_min:g}); worst text {fp32_stats.worst_text[:40]!r}",
+                "the upstream model's vectors depend on padding: its export ignores the "
+                "attention mask; mirror another export or build from the checkpoint",
+            )
+    results: dict[str, Any] = {"fp32": fp32_stats}
+    if "int8" in files:
+        with stages.stage("parity int8") as stage:
+            quantized = parity.embed_onnx(files["int8"], tokenizer, texts, **common)
+            int8_stats = parity.compare(
+                quantized, fp32, texts, names=("int8", "fp32"), batch_size=parity.PARITY_BATCH
+            )
+            stage.detail = int8_stats.describe()
+            if int8_stats.mean < thresholds.min_mean or int8_stats.min < thresholds.min:
+                raise QualityGateError(
+                    f"int8 parity gate failed on upstream's {upstream.variant('int8').file}: "
+                    f"{int8_stats.describe()}; needs mean >= {thresholds.min_mean:g} and "
+                    f"min >= {thresholds.min:g}; worst text {int8_stats.worst_text[:40]!r}",
+                    "upstream's int8 loses too much: mirror fp32 only ([export] variants = "
+                    '["fp32"]) or build the int8 yourself from the checkpoint',
+                )
+        results["int8"] = int8_stats
+
+    with stages.stage("metadata") as stage:
+        probe = _probe(recipe, settings, upstream.inputs, tokenizer, files, results)
+        (work / PROBE_FILE).write_text(probe, encoding="utf-8")
+        exported = Exported(files["fp32"], None, upstream.inputs, upstream.dim)
+        profile = _profile(recipe, settings, exported, tokenizer_json, work)
+        profile["output"] = upstream.output
+        profile["variants"] = mirror_onnx.profile_variants(upstream)
+        (work / PROFILE_FILE).write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
+        write_loader_files(work, profile, upstream=source.folder)
+        (work / README_FILE).write_text(
+            _model_card(recipe, source, settings, profile, mirrored=True), encoding="utf-8"
+        )
+        used = json.loads(canonical_recipe(recipe, source, settings))
+        used["export"] = {
+            "prebuilt": recipe.source.prebuilt.format,
+            "files": {e.variant: list(e.files) for e in upstream.variants},
+            "variants": list(recipe.variants),
+        }
+        used["quantization"] = None  # upstream's: recorded per variant in profile.json
+        recipe_json = json.dumps(used, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        recipe_digest = "sha256:" + hashlib.sha256(recipe_json.encode("utf-8")).hexdigest()
+        build_facts = {
+            "timestamp": build_timestamp(),
+            "workflow": ci_run_url(run_url),
+            "recipe": recipe_digest,
+            "quantization": mirror_onnx.describe_quantization(upstream),
+            "exporter": mirror_onnx.MIRROR_EXPORTER,
+            "upstream_files": mirror_onnx.describe_files(upstream),
+            "fp32_check": fp32_stats.describe(),
+        }
+        if "int8" in results:
+            build_facts["parity"] = results["int8"].describe()
+        build_facts["parity_thresholds"] = thresholds.describe()
+        tooling = {k: v for k, v in tooling_versions().items() if k not in EXPORT_TOOLING}
+        sections = {
+            "Tooling": tooling,
+            "Source": {"model": source.model, "revision": source.revision},
+            "Build": build_facts,
+        }
+        manifest = write_release_metadata(work, Manifest(recipe.name, None, {}, sections))
+        stage.detail = f"{len(manifest.files)} files, {MANIFEST_FILE} (draft)"
     return {
         "manifest": manifest,
         "profile": profile,
@@ -321,7 +503,38 @@ def resolve_settings(recipe: Recipe, checkpoint: Checkpoint) -> Settings:
             f"{checkpoint.max_positions} positions",
             f"use max_length <= {checkpoint.max_positions}",
         )
-    return Settings(pooling=pooling, normalize=normalize, max_length=max_length)
+    prompts = dict(checkpoint.prompts if recipe.prompts is None else recipe.prompts)
+    default = recipe.default_prompt_name
+    if default is None:  # the checkpoint's, when the recipe's prompts leave it standing
+        default = checkpoint.default_prompt_name
+        default = default if default in prompts else None
+    default = default or None  # "" in the recipe: no default prompt
+    if default is not None and default not in prompts:
+        raise ConfigError(
+            f"[profile] default_prompt_name {default!r} is not one of the prompts "
+            f"({', '.join(sorted(prompts)) or 'none'})",
+            "name one of the checkpoint's or [profile] prompts, or leave it out",
+        )
+    # An empty prompt changes nothing (sentence-transformers saves "query": "" for every
+    # model): leaving it out keeps such a profile's stamp that of a profile without prompts.
+    prompts = {name: text for name, text in prompts.items() if text}
+    default = default if default in prompts else None
+    width = checkpoint.hidden_size
+    if recipe.dim is not None and recipe.dim > width:
+        raise ConfigError(
+            f"[profile] dim {recipe.dim} exceeds the model's output width {width}",
+            f"use dim <= {width} (Matryoshka truncation keeps the first dim values)",
+        )
+    dim = recipe.dim or width
+    return Settings(
+        pooling=pooling,
+        normalize=normalize,
+        max_length=max_length,
+        prompts=prompts,
+        default_prompt_name=default,
+        dim=dim,
+        native_dim=width if dim < width else None,
+    )
 
 
 def canonical_recipe(recipe: Recipe, source: ResolvedSource, settings: Settings) -> str:
@@ -337,6 +550,7 @@ def canonical_recipe(recipe: Recipe, source: ResolvedSource, settings: Settings)
             "pooling": settings.pooling,
             "normalize": settings.normalize,
             "max_length": settings.max_length,
+            **settings.contract_fields(),  # only when set: older recipes keep their digest
         },
         "source": {"type": source.type, "model": source.model, "revision": source.revision},
         "export": {"opset": recipe.opset, "variants": list(recipe.variants)},
@@ -373,10 +587,12 @@ def _profile(
             entry[EXTERNAL_DATA_KEY] = sidecar
     return {
         "profile_id": recipe.profile_id,
-        "dim": exported.dim,
+        "dim": settings.dim or exported.dim,
+        **({"native_dim": settings.native_dim} if settings.native_dim else {}),
         "pooling": settings.pooling,
         "normalize": settings.normalize,
         "max_length": settings.max_length,
+        **{k: v for k, v in settings.contract_fields().items() if k != "native_dim"},
         "tokenizer_sha256": hashlib.sha256(tokenizer_json).hexdigest(),
         "inputs": list(exported.inputs),
         "output": "last_hidden_state",
@@ -393,7 +609,11 @@ def _probe(
     measured: dict[str, ParityStats],
 ) -> str:
     """probe.json: each probe text embedded alone (batch of 1) by each variant, and the
-    parity each variant was measured at (numbers the promotion gate reads)."""
+    parity each variant was measured at (numbers the promotion gate reads).
+
+    The vectors are what the runtime's ``embed(texts)`` must give: with the default
+    prompt prepended, if the profile has one, and truncated to ``dim`` before normalising.
+    """
     from tether.recipe import parity
 
     texts = parity.probe_texts()
@@ -403,16 +623,21 @@ def _probe(
         "batch_size": 1,
         "texts": texts,
     }
+    prefix = settings.prompts.get(settings.default_prompt_name or "", "")
+    if prefix:
+        probe["prompt"] = settings.default_prompt_name
     for variant in measured:  # fp32, then int8 when built
         vectors = parity.embed_onnx(
             files[variant],
             tokenizer,
-            texts,
+            [prefix + text for text in texts],
             pooling=settings.pooling,
-            unit=settings.normalize,
+            unit=False,
             inputs=inputs,
             batch_size=1,
-        )
+        )[:, : settings.dim]
+        if settings.normalize:
+            vectors = parity.l2_normalize(vectors)
         probe[variant] = [[float(f"{x:.{PROBE_DIGITS}g}") for x in row] for row in vectors]
     probe["min_cosine"] = {k: v for k, v in PROBE_MIN_COSINE.items() if k in probe}
     probe[PROBE_PARITY_KEY] = {variant: stats.as_record() for variant, stats in measured.items()}
@@ -420,7 +645,12 @@ def _probe(
 
 
 def _model_card(
-    recipe: Recipe, source: ResolvedSource, settings: Settings, profile: dict[str, Any]
+    recipe: Recipe,
+    source: ResolvedSource,
+    settings: Settings,
+    profile: dict[str, Any],
+    *,
+    mirrored: bool = False,
 ) -> str:
     """README.md: what this release is. Only facts that are the same on every rebuild.
 
@@ -439,8 +669,9 @@ def _model_card(
         "",
         f"# {recipe.name}",
         "",
-        f"Text embedding model `{source.model}` at revision `{source.revision}`, exported "
-        f"to ONNX by tether {tether.__version__} for the profile `{recipe.profile_id}`.",
+        f"Text embedding model `{source.model}` at revision `{source.revision}`, "
+        + ("its ONNX files mirrored as published" if mirrored else "exported to ONNX")
+        + f" by tether {tether.__version__} for the profile `{recipe.profile_id}`.",
         "",
         "| | |",
         "|---|---|",
@@ -456,6 +687,8 @@ def _model_card(
     for variant, entry in profile["variants"].items():
         quant = entry.get("quantization")
         how = recipe.quantization.describe() if quant else "float32, as exported"
+        if mirrored:
+            how = f"upstream's, {quant['method']} int8" if quant else "upstream's, float32"
         lines.append(f"- `{variant}`: `{entry['file']}` ({how})")
     lines += [
         "",

@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ConfigError, InvalidNameError
-from tether.names import INT8_MIN_COSINE, INT8_MIN_MEAN_COSINE
-from tether.paths import check_name
+from tether.errors import ConfigError, InvalidNameError, ManifestError
+from tether.names import (
+    EXTERNAL_DATA_KEY,
+    INT8_MIN_COSINE,
+    INT8_MIN_MEAN_COSINE,
+    ONNX_FP32_FILE,
+    ONNX_INT8_FILE,
+)
+from tether.paths import check_name, check_relative_path
 from tether.project import Project
 
 POOLINGS = ("mean", "cls", "last")
@@ -38,11 +44,32 @@ _TOP_KEYS = ("name", "store", "profile", "source", "export", "quantization", "pa
 
 
 @dataclass(frozen=True)
+class PrebuiltFile:
+    """One variant's upstream ONNX file in a mirrored repo, and its external-data sidecars."""
+
+    variant: str  # fp32 or int8
+    file: str  # relative POSIX path in the repo, e.g. onnx/model.onnx
+    external_data: tuple[str, ...] | None = None  # None: every <file>_data* upstream has
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """``[source] prebuilt = "onnx"``: mirror upstream's ONNX files as they are (no export)."""
+
+    files: tuple[PrebuiltFile, ...]  # one per variant, in VARIANTS order
+    format: str = "onnx"
+
+    def file(self, variant: str) -> PrebuiltFile:
+        return next(entry for entry in self.files if entry.variant == variant)
+
+
+@dataclass(frozen=True)
 class HfSource:
     """A Hugging Face Hub repository at an exact commit."""
 
     repo: str
     revision: str  # 40 lowercase hex: branches and tags move, commits do not
+    prebuilt: Prebuilt | None = None  # set: a mirror of upstream's ONNX files
     type: str = field(default="hf", init=False)
 
     @property
@@ -50,7 +77,7 @@ class HfSource:
         return self.repo
 
     def describe(self) -> str:
-        return f"hf {self.repo}@{self.revision}"
+        return f"hf {self.repo}@{self.revision}" + (" (prebuilt onnx)" if self.prebuilt else "")
 
 
 @dataclass(frozen=True)
@@ -60,10 +87,11 @@ class PathSource:
     path: Path  # absolute
     model: str  # the name recorded in the MANIFEST (default: the folder's name)
     revision: str | None = None  # optional pin: sha256:<tree digest> the folder must have
+    prebuilt: Prebuilt | None = None  # set: a mirror of the folder's ONNX files
     type: str = field(default="path", init=False)
 
     def describe(self) -> str:
-        return f"path {self.path}"
+        return f"path {self.path}" + (" (prebuilt onnx)" if self.prebuilt else "")
 
 
 Source = HfSource | PathSource
@@ -108,8 +136,10 @@ class ParityThresholds:
 class Recipe:
     """How to turn an upstream checkpoint into release files.
 
-    ``pooling``, ``normalize`` and ``max_length`` are None when the recipe leaves them to
-    the checkpoint's sentence-transformers files (resolved at build time).
+    ``pooling``, ``normalize``, ``max_length``, ``prompts`` and ``default_prompt_name`` are
+    None when the recipe leaves them to the checkpoint's sentence-transformers files
+    (resolved at build time); ``default_prompt_name = ""`` says "no default prompt".
+    ``dim``: the vectors' width when below the model's (Matryoshka truncation), else None.
     """
 
     profile_id: str
@@ -119,6 +149,9 @@ class Recipe:
     pooling: str | None = None
     normalize: bool | None = None
     max_length: int | None = None
+    prompts: dict[str, str] | None = None
+    default_prompt_name: str | None = None
+    dim: int | None = None
     opset: int = DEFAULT_OPSET
     variants: tuple[str, ...] = VARIANTS
     quantization: Quantization = field(default_factory=Quantization)
@@ -176,7 +209,11 @@ def recipe_from_table(
     store = v.opt_str(table, "store", "store")
 
     profile = v.table(table, "profile", required=True)
-    v.keys(profile, ("id", "pooling", "normalize", "max_length"), "[profile]")
+    v.keys(
+        profile,
+        ("id", "pooling", "normalize", "max_length", "prompts", "default_prompt_name", "dim"),
+        "[profile]",
+    )
     profile_id = v.opt_str(profile, "id", "[profile] id")
     if profile_id is None:
         raise ConfigError(
@@ -192,6 +229,23 @@ def recipe_from_table(
         )
     normalize = v.opt_bool(profile, "normalize", "[profile] normalize")
     max_length = v.opt_int(profile, "max_length", "[profile] max_length", low=2, high=65536)
+    prompts = profile.get("prompts")
+    if prompts is not None and (
+        not isinstance(prompts, dict)
+        or not all(isinstance(k, str) and isinstance(t, str) for k, t in prompts.items())
+    ):
+        raise ConfigError(
+            f'{where}: [profile] prompts must be a table of prompt name = "text"',
+            'e.g. prompts = { query = "query: ", document = "passage: " }',
+        )
+    default_prompt = v.opt_str(profile, "default_prompt_name", "[profile] default_prompt_name")
+    if default_prompt and prompts is not None and default_prompt not in prompts:
+        raise ConfigError(
+            f"{where}: [profile] default_prompt_name {default_prompt!r} is not one of "
+            f"[profile] prompts ({', '.join(sorted(prompts)) or 'none'})",
+            'name one of the prompts, or "" for no default prompt',
+        )
+    dim = v.opt_int(profile, "dim", "[profile] dim", low=1, high=65536)
 
     source = _source(v, v.table(table, "source", required=True), base_dir)
 
@@ -225,6 +279,9 @@ def recipe_from_table(
         pooling=pooling,
         normalize=normalize,
         max_length=max_length,
+        prompts=None if prompts is None else dict(prompts),
+        default_prompt_name=default_prompt,
+        dim=dim,
         opset=DEFAULT_OPSET if opset is None else opset,
         variants=variants,
         quantization=Quantization(
@@ -243,8 +300,9 @@ def _source(v: _Validator, table: dict[str, Any], base_dir: Path) -> Source:
             'use type = "hf" (repo + revision) or type = "path" (a local folder)',
         )
     v.choice(kind, SOURCE_TYPES, "[source] type")
+    prebuilt = _prebuilt(v, table)
     if kind == "hf":
-        v.keys(table, ("type", "repo", "revision"), "[source] (type hf)")
+        v.keys(table, ("type", "repo", "revision", *_PREBUILT_KEYS), "[source] (type hf)")
         repo = v.opt_str(table, "repo", "[source] repo")
         if repo is None or not _HF_REPO.match(repo) or ".." in repo:
             raise ConfigError(
@@ -255,8 +313,8 @@ def _source(v: _Validator, table: dict[str, Any], base_dir: Path) -> Source:
         revision = v.opt_str(table, "revision", "[source] revision")
         check_commit(revision, where=v.where)
         assert revision is not None
-        return HfSource(repo=repo, revision=revision)
-    v.keys(table, ("type", "path", "model", "revision"), "[source] (type path)")
+        return HfSource(repo=repo, revision=revision, prebuilt=prebuilt)
+    v.keys(table, ("type", "path", "model", "revision", *_PREBUILT_KEYS), "[source] (type path)")
     raw_path = v.opt_str(table, "path", "[source] path")
     if not raw_path:
         raise ConfigError(f"{v.where}: [source] path is missing", "name the checkpoint folder")
@@ -270,7 +328,58 @@ def _source(v: _Validator, table: dict[str, Any], base_dir: Path) -> Source:
             "sha256:<64 hex> (the folder's tree digest)",
             "leave it out, or copy the revision a previous build recorded in its MANIFEST.txt",
         )
-    return PathSource(path=path, model=model, revision=revision)
+    return PathSource(path=path, model=model, revision=revision, prebuilt=prebuilt)
+
+
+_PREBUILT_KEYS = ("prebuilt", "files")
+PREBUILT_FORMATS = ("onnx",)
+# Where ONNX exports on the Hub keep each variant (optimum's and transformers.js' layout).
+DEFAULT_PREBUILT_FILES = {"fp32": ONNX_FP32_FILE, "int8": ONNX_INT8_FILE}
+
+
+def _prebuilt(v: _Validator, table: dict[str, Any]) -> Prebuilt | None:
+    """``prebuilt = "onnx"`` and its optional ``[source.files]`` variant -> file mapping."""
+    kind = v.opt_str(table, "prebuilt", "[source] prebuilt")
+    files = v.table(table, "files")
+    if kind is None:
+        if files:
+            raise ConfigError(
+                f'{v.where}: [source] files needs prebuilt = "onnx"',
+                "files maps variants to upstream ONNX files, which only a mirror uses",
+            )
+        return None
+    v.choice(kind, PREBUILT_FORMATS, "[source] prebuilt")
+    v.keys(files, VARIANTS, "[source.files]")
+    entries = []
+    for variant in VARIANTS:
+        value = files.get(variant, DEFAULT_PREBUILT_FILES[variant])
+        label = f"[source.files] {variant}"
+        sidecars: tuple[str, ...] | None = None
+        if isinstance(value, dict):
+            v.keys(value, ("file", EXTERNAL_DATA_KEY), label)
+            declared = value.get(EXTERNAL_DATA_KEY)
+            if declared is not None:
+                if not isinstance(declared, list) or not all(isinstance(x, str) for x in declared):
+                    raise ConfigError(f"{v.where}: {label} external_data must be a list of paths")
+                sidecars = tuple(_repo_path(v, x, f"{label} external_data") for x in declared)
+            value = value.get("file")
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"{v.where}: {label} must be a path in the repo or a table with file",
+                f'e.g. {variant} = "{DEFAULT_PREBUILT_FILES[variant]}"',
+            )
+        entries.append(PrebuiltFile(variant, _repo_path(v, value, label), sidecars))
+    return Prebuilt(files=tuple(entries), format=kind)
+
+
+def _repo_path(v: _Validator, value: str, label: str) -> str:
+    try:
+        return check_relative_path(value, where=f"{v.where}: {label}")
+    except (ManifestError, InvalidNameError) as exc:
+        raise ConfigError(
+            f"{v.where}: {label} {value!r} is not a relative path in the repo",
+            "write it as the Hub shows it, e.g. onnx/model.onnx",
+        ) from exc
 
 
 def check_commit(revision: str | None, *, where: str) -> str:

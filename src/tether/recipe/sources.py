@@ -17,7 +17,7 @@ from pathlib import Path
 from tether.errors import IntegrityError, MissingDependencyError, SourceNotFoundError
 from tether.hashing import listing_digest, sha256_files
 from tether.names import README_FILE
-from tether.recipe.schema import HfSource, PathSource, Source
+from tether.recipe.schema import HfSource, PathSource, Prebuilt, Source
 
 # What a build reads from a Hub repo: configs, tokenizer, safetensors weights, model card.
 # Other formats some repos carry (onnx/, openvino/, pickled .bin, tf/flax/rust weights)
@@ -129,25 +129,37 @@ def _resolve_hf(source: HfSource) -> ResolvedSource:
     cache = hf_cache_dir()
     offline = hf_offline()
 
+    allow, ignore = (
+        (prebuilt_patterns(source.prebuilt), None)
+        if source.prebuilt
+        else (HF_ALLOW_PATTERNS, HF_IGNORE_PATTERNS)
+    )
+
     def download(local_only: bool) -> str:
         return snapshot_download(
             source.repo,
             revision=source.revision,
             cache_dir=cache,
             local_files_only=local_only,
-            allow_patterns=HF_ALLOW_PATTERNS,
-            ignore_patterns=HF_IGNORE_PATTERNS,
+            allow_patterns=allow,
+            ignore_patterns=ignore,
         )
 
     try:
-        try:
-            # A commit never changes: a complete cached snapshot needs no network at all
-            # (huggingface_hub would otherwise list the repo tree online first).
-            folder = download(local_only=True)
-        except LocalEntryNotFoundError:
-            if offline:
-                raise
+        if source.prebuilt and not offline:
+            # A mirror lists the commit online (one request; cached blobs are not fetched
+            # again): a snapshot an earlier build cached lacks onnx/, and a local-only
+            # lookup returns any snapshot folder without checking the patterns.
             folder = download(local_only=False)
+        else:
+            try:
+                # A commit never changes: a complete cached snapshot needs no network at
+                # all (huggingface_hub would otherwise list the repo tree online first).
+                folder = download(local_only=True)
+            except LocalEntryNotFoundError:
+                if offline:
+                    raise
+                folder = download(local_only=False)
     except LocalEntryNotFoundError as exc:
         mode = "HF_HUB_OFFLINE is set" if offline else "the Hub cannot be reached"
         raise SourceNotFoundError(
@@ -179,6 +191,22 @@ def _resolve_hf(source: HfSource) -> ResolvedSource:
         )
     verify_hf_blobs(snapshot)
     return ResolvedSource(folder=snapshot, model=source.repo, revision=snapshot.name, type="hf")
+
+
+def prebuilt_patterns(prebuilt: Prebuilt) -> list[str]:
+    """What a mirror downloads: the configs, the tokenizer and each variant's ONNX files.
+
+    Every variant is listed (the recipe may use fewer): a pattern that matches nothing
+    costs nothing, and the cache stays complete for a later recipe that uses both.
+    """
+    patterns = ["*.json", README_FILE]
+    for entry in prebuilt.files:
+        patterns.append(entry.file)
+        if entry.external_data is None:
+            patterns.append(f"{entry.file}_data*")  # onnx's sidecar names: _data, _data_1, ...
+        else:
+            patterns += entry.external_data
+    return patterns
 
 
 def verify_hf_blobs(snapshot: Path) -> None:

@@ -13,17 +13,17 @@ follow): when only its bytes differ, its vectors are compared instead.
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tether.errors import IntegrityError
+from tether.errors import IntegrityError, ManifestError
 from tether.manifest import PROVENANCE_FILE, Manifest, hash_payload
 from tether.names import PROBE_FILE
 from tether.project import Project
 from tether.recipe.pipeline import Progress, build, require_toolchain
 from tether.recipe.schema import load_recipe
+from tether.runtime import parse_probe, read_probe_file
 from tether.stores.base import Store, read_bytes, stored_sha256
 from tether.versioning import normalize_version, release_tag
 
@@ -61,7 +61,8 @@ def rebuild_and_compare(
     from tether.spine import read_manifest
 
     recipe = load_recipe(project)
-    require_toolchain()
+    if recipe.source.prebuilt is None:  # a mirror rebuilds without the build extra
+        require_toolchain()
     version = normalize_version(version)
     read_manifest(store, recipe.name, version)  # fail before a minutes-long build
     with contextlib.ExitStack() as stack:
@@ -125,29 +126,23 @@ def _probe_agrees(store: Store, name: str, report: VerifyReport, rebuilt: Path) 
     import numpy as np
 
     try:
-        old = json.loads(read_bytes(store, name, report.version, PROBE_FILE))
-        new = json.loads(rebuilt.read_text(encoding="utf-8"))
-    except ValueError:
+        old = parse_probe(read_bytes(store, name, report.version, PROBE_FILE))
+        new = read_probe_file(rebuilt)
+    except ManifestError:
         return False
-    if old.get("texts") != new.get("texts"):
+    if old.texts != new.texts or set(old.vectors) != set(new.vectors):
         return False
     worst = {}
-    for variant, bound in PROBE_TOLERANCE.items():
-        if (variant in old) != (variant in new):
-            return False
-        if variant not in old:
-            continue
-        a, b = (
-            np.asarray(old[variant], dtype=np.float64),
-            np.asarray(new[variant], dtype=np.float64),
-        )
+    for variant in new.vectors:
+        a = np.asarray(old.vectors[variant], dtype=np.float64)
+        b = np.asarray(new.vectors[variant], dtype=np.float64)
         if a.shape != b.shape:
             return False
         cos = (a * b).sum(1) / np.maximum(
             np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12
         )
-        worst[variant] = float(cos.min())
-        if worst[variant] < bound:
+        worst[variant] = float(cos.min()) if len(cos) else 1.0
+        if worst[variant] < PROBE_TOLERANCE.get(variant, PROBE_TOLERANCE["int8"]):
             return False
     summary = ", ".join(f"{k} min cosine {v:.6f}" for k, v in worst.items())
     report.notes.append(

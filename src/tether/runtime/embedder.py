@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tether.errors import InvalidVariantError, ManifestError, ModelOutputError, RuntimeOptionError
-from tether.names import DEFAULT_APP_NAME, TOKENIZER_FILE
+from tether.names import DEFAULT_APP_MODELS_DIR, DEFAULT_APP_NAME, TOKENIZER_FILE
 from tether.prepared import Prepared
 from tether.profile import Profile, read_profile
 from tether.runtime import stamps
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 #: Texts tokenized and held at once: bounds the memory of token ids for huge inputs.
 CHUNK_TEXTS = 4096
+#: The prompt names embed_query / embed_documents look for, in order, as
+#: sentence-transformers' encode_query / encode_document do (else the default prompt).
+QUERY_PROMPT_NAMES = ("query",)
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 
 
 def available_cpus() -> int:
@@ -93,10 +97,12 @@ class Embedder:
             intra_op_threads=1 if self.batching == "per_text" else self.threads,
         )
         self._io: ModelIO = model_io(self._session, profile.output)
-        if self._io.hidden_size is not None and self._io.hidden_size != profile.dim:
+        if self._io.hidden_size is not None and self._io.hidden_size != profile.model_dim:
+            width = profile.native_dim or profile.dim
+            said = f"native_dim {width}" if profile.native_dim else f"dim {width}"
             raise ManifestError(
                 f"{folder / spec.file} outputs {self._io.hidden_size} values per token, "
-                f"profile.json says dim {profile.dim}",
+                f"profile.json says {said}",
                 "the profile and model do not belong together: tether fetch --repair",
             )
         self._executor: ThreadPoolExecutor | None = None
@@ -155,13 +161,19 @@ class Embedder:
 
     # --- embedding ---------------------------------------------------------------------
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """A (len(texts), dim) float32 array, row i the vector of texts[i]."""
+    def embed(self, texts: Sequence[str], *, prompt: str | None = None) -> np.ndarray:
+        """A (len(texts), dim) float32 array, row i the vector of texts[i].
+
+        ``prompt``: the name of one of the profile's prompts, whose text is prepended to
+        every input before tokenizing (sentence-transformers' ``prompt_name``); None
+        applies the profile's ``default_prompt_name``, if it has one.
+        """
         if isinstance(texts, str):
             raise RuntimeOptionError(
                 "embed takes a list of texts, got one str", "use embed_one(text) for one text"
             )
-        texts = list(texts)
+        prefix = self.profile.prompt_text(prompt)
+        texts = [prefix + text for text in texts] if prefix else list(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), CHUNK_TEXTS):
             encoded = self._tokenizer.encode(texts[start : start + CHUNK_TEXTS])
@@ -183,9 +195,25 @@ class Embedder:
             f"texts (the first is text {int(bad[0])})"
         )
 
-    def embed_one(self, text: str) -> np.ndarray:
+    def embed_one(self, text: str, *, prompt: str | None = None) -> np.ndarray:
         """The (dim,) float32 vector of one text."""
-        return self.embed([text])[0]
+        return self.embed([text], prompt=prompt)[0]
+
+    def embed_query(self, texts: Sequence[str]) -> np.ndarray:
+        """``embed`` with the profile's query prompt (sentence-transformers' encode_query)."""
+        return self.embed(texts, prompt=self.prompt_for("query"))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """``embed`` with the profile's document prompt (encode_document's: "document",
+        "passage" or "corpus", the first the profile has)."""
+        return self.embed(texts, prompt=self.prompt_for("document"))
+
+    def prompt_for(self, role: str) -> str | None:
+        """The prompt name ``role`` (query or document) uses: None means the default prompt."""
+        names = {"query": QUERY_PROMPT_NAMES, "document": DOCUMENT_PROMPT_NAMES}.get(role)
+        if names is None:
+            raise RuntimeOptionError(f"no such role {role!r}", "use query or document")
+        return next((name for name in names if name in self.profile.prompts), None)
 
     def _embed_encoded(self, encoded: list[Encoded], out: np.ndarray) -> None:
         lengths = [len(e) for e in encoded]
@@ -228,7 +256,8 @@ class Embedder:
             name: columns[name].astype(dtype, copy=False) for name, dtype in self._io.inputs.items()
         }
         hidden = self._session.run([self._io.output], feed)[0]
-        return pool(hidden, mask, self.profile.pooling)
+        # Matryoshka: the first dim values; re-normalised with the rest in embed().
+        return pool(hidden, mask, self.profile.pooling)[:, : self.dim]
 
     def _pool(self) -> ThreadPoolExecutor:
         from concurrent.futures import ThreadPoolExecutor  # ~8 ms: not on the cold-start path
@@ -292,13 +321,15 @@ def load(
     threads: int | None = None,
     max_batch_tokens: int | None = None,
     probe: bool = False,
+    app_subdir: str = DEFAULT_APP_MODELS_DIR,
 ) -> Embedder:
     """An Embedder for the best complete profile folder of ``profile_id``.
 
     Looks in ``path``, then ``$env_var`` / ``$TETHER_MODELS_DIR``, the user's app-data folder
-    for ``app_name``, bundled folders and ``<project_dir>/data/embedding_models``; picks the
-    variant (``auto``: int8 where the CPU suits it). ``embedder.resolution.explain()`` says
-    why. Raises ProfileIncompleteError with the trail when no folder is complete.
+    for ``app_name`` (its ``app_subdir``, default ``models``), bundled folders and
+    ``<project_dir>/data/embedding_models``; picks the variant (``auto``: int8 where the
+    CPU suits it). ``embedder.resolution.explain()`` says why. Raises
+    ProfileIncompleteError with the trail when no folder is complete.
 
     ``probe=True`` runs the self-test against the release's probe.json before returning.
 
@@ -328,4 +359,5 @@ def load(
         project_dir=project_dir,
         expect=expect,
         need_probe=probe,
+        app_subdir=app_subdir,
     )

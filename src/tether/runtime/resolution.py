@@ -4,7 +4,9 @@ Candidates, in order (the first complete one wins):
 
 1. ``path`` given by the caller (a profile folder, or a root holding ``<profile_id>/``)
 2. the environment: the app's own variable (``env_var``), then ``$TETHER_MODELS_DIR``
-3. the user's app-data folder: ``platformdirs.user_data_dir(app_name)/models/<profile_id>``
+3. the user's app-data folder: ``platformdirs.user_data_dir(app_name)/<app_subdir>/<profile_id>``
+   (``app_subdir`` defaults to ``models``; an app with its own layout names its folder, e.g.
+   ``embedding_models``, so its users' files stay where they are)
 4. bundled folders: PyInstaller's ``sys._MEIPASS`` and, in a frozen app, the executable's
    folder (each as ``<root>/<id>``, ``<root>/embedding_models/<id>`` and
    ``<root>/data/embedding_models/<id>``), then the project's ``data/embedding_models/<id>``
@@ -45,13 +47,14 @@ from tether.errors import (
 )
 from tether.names import (
     BUNDLE_MODELS_DIR,
+    DEFAULT_APP_MODELS_DIR,
     DEFAULT_APP_NAME,
     DEFAULT_PROFILES_DIR,
     MODELS_ENV,
     PREPARED_FILE,
     PROFILE_FILE,
 )
-from tether.paths import check_name
+from tether.paths import check_name, check_relative_path
 from tether.prepared import Prepared
 from tether.profile import REASONS, Profile, ProfileFolder, Rejection, check_expect
 from tether.runtime.cpu import preferred_variants, requested_variant
@@ -126,10 +129,20 @@ class Resolution:
         return "\n".join(lines)
 
 
-def user_models_dir(app_name: str = DEFAULT_APP_NAME) -> Path:
-    """``<user app-data>/models``: the per-user root that holds ``<profile_id>/`` folders."""
+def user_models_dir(
+    app_name: str = DEFAULT_APP_NAME, app_subdir: str = DEFAULT_APP_MODELS_DIR
+) -> Path:
+    """``<user app-data>/<app_subdir>``: the per-user root that holds ``<profile_id>/`` folders."""
     try:
-        return Path(platformdirs.user_data_dir(app_name, appauthor=False)) / "models"
+        check_relative_path(app_subdir, where="app_subdir")
+    except (ManifestError, TypeError) as exc:
+        raise RuntimeOptionError(
+            f"app_subdir {shorten(str(app_subdir))} is not a relative folder inside the "
+            "app's data folder",
+            "use a plain relative path such as models or embedding_models",
+        ) from exc
+    try:
+        return Path(platformdirs.user_data_dir(app_name, appauthor=False)) / app_subdir
     except ValueError as exc:  # platformdirs refuses "..": tests/test_cli_fuzz.py
         raise RuntimeOptionError(
             f"app_name {shorten(app_name)} cannot name a user data folder ({exc})",
@@ -177,6 +190,7 @@ def candidates(
     env_var: str | None = None,
     app_name: str = DEFAULT_APP_NAME,
     project_dir: str | os.PathLike[str] | None = None,
+    app_subdir: str = DEFAULT_APP_MODELS_DIR,
 ) -> list[Candidate]:
     """The candidate folders for ``profile_id``, in the order they are tried (no I/O but stat)."""
     found: list[Candidate] = []
@@ -187,7 +201,7 @@ def candidates(
         if value:
             folder = _as_profile_folder(Path(value).absolute(), profile_id)
             found.append(Candidate(f"env:{name}", folder))
-    found.append(Candidate("user-data", user_models_dir(app_name) / profile_id))
+    found.append(Candidate("user-data", user_models_dir(app_name, app_subdir) / profile_id))
     for source, root in bundle_roots():
         found.extend(Candidate(source, root / sub / profile_id) for sub in _BUNDLE_LAYOUTS)
     project = Path(project_dir).absolute() if project_dir is not None else Path.cwd()
@@ -212,13 +226,15 @@ def resolve(
     project_dir: str | os.PathLike[str] | None = None,
     expect: Mapping[str, Any] | None = None,
     need_probe: bool = False,
+    app_subdir: str = DEFAULT_APP_MODELS_DIR,
 ) -> Resolution:
     """The first complete profile folder for ``profile_id`` and the variant to run.
 
     ``variant``: "auto" (default, or $TETHER_VARIANT), "fp32" or "int8". ``expect``: contract
     fields the app relies on (e.g. ``{"dim": 384}``); a folder whose profile.json differs is
-    rejected. Raises ProfileIncompleteError, listing every candidate and its rejection, when
-    no folder is complete.
+    rejected. ``app_subdir``: the folder under the user's app-data folder that holds the
+    profiles (default ``models``). Raises ProfileIncompleteError, listing every candidate
+    and its rejection, when no folder is complete.
     """
     return resolve_usable(
         profile_id,
@@ -230,6 +246,7 @@ def resolve(
         project_dir=project_dir,
         expect=expect,
         need_probe=need_probe,
+        app_subdir=app_subdir,
     )
 
 
@@ -244,6 +261,7 @@ def resolve_usable(
     project_dir: str | os.PathLike[str] | None = None,
     expect: Mapping[str, Any] | None = None,
     need_probe: bool = False,
+    app_subdir: str = DEFAULT_APP_MODELS_DIR,
 ) -> T:
     """What ``use`` returns for the first complete candidate it accepts (as :func:`resolve`).
 
@@ -257,7 +275,12 @@ def resolve_usable(
     requested, _ = requested_variant(variant)
     order, why = preferred_variants(requested)
     found = candidates(
-        profile_id, path=path, env_var=env_var, app_name=app_name, project_dir=project_dir
+        profile_id,
+        path=path,
+        env_var=env_var,
+        app_name=app_name,
+        project_dir=project_dir,
+        app_subdir=app_subdir,
     )
     opened: dict[int, ProfileFolder] = {}
     trail: list[TrailEntry] = []

@@ -6,6 +6,7 @@
     pin           .model-version, the previous promoted release, `tether pin`
     layout        a dest root: profile folders and fetch's own state folder (.tether/)
     fetch         release -> profile folder: verified, atomic, locked
+    transfer      fetch's parallel ranged downloads, hashed in file order as they land
     pinned        `tether fetch`: the pin into the project's folder, light when a no-op
     rollback      rollback protection: what a dest root verified, deliberate downgrades
     trust         the [trust] policy, and the one guard fetch asks (FetchGuard)
@@ -16,7 +17,7 @@
 Other rooms use only the names below; the modules behind them are private to the spine.
 Inside it imports go one way, checked by import-linter (pyproject.toml): catalog is read by
 all; compatibility <- release; layout <- rollback <- trust <- fetch <- pinned, mirroring;
-rollback, trust <- pin <- verify; trust <- sign.
+transfer <- fetch; rollback, trust <- pin <- verify; trust <- sign.
 """
 
 from __future__ import annotations

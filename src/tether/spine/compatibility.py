@@ -1,8 +1,11 @@
 """The profile compatibility guard (``tether release`` and ``promote``).
 
 A profile id is a promise that vectors stay comparable, so a new release under it must keep
-dim, pooling, normalize, max_length and the tokenizer bytes, and embed the probe texts like
-the previous release (cosine >= ``COMPAT_MIN_COSINE``).
+dim (and the native width it truncates), pooling, normalize, max_length, the tokenizer
+bytes, the prompts and the default prompt name, and each variant's quantization settings;
+and every variant both releases have must embed the probe texts like the previous
+release's same variant (cosine >= ``COMPAT_MIN_COSINE``): fp32 against fp32, int8 against
+int8, so a lossier int8 under the same id is refused as a pooling change is.
 """
 
 from __future__ import annotations
@@ -16,12 +19,25 @@ from typing import Any
 from tether.errors import ProfileCompatibilityError
 from tether.names import COMPAT_MIN_COSINE, PROBE_FILE, PROFILE_FILE
 from tether.profile import Profile, read_profile
+from tether.runtime import probe_from_data, read_probe_file
 from tether.spine.catalog import ReleaseInfo, list_releases, read_manifest
 from tether.spine.states import WITHDRAWN
 from tether.stores.base import Store, read_bytes
 from tether.versioning import parse_version, release_tag
 
-CONTRACT_KEYS = ("dim", "pooling", "normalize", "max_length", "tokenizer_sha256")
+# profile.json fields that must stay equal, and the value an older profile.json means
+# by leaving one out (so a release made before the field existed compares equal).
+CONTRACT_KEYS = (
+    "dim",
+    "native_dim",
+    "pooling",
+    "normalize",
+    "max_length",
+    "tokenizer_sha256",
+    "prompts",
+    "default_prompt_name",
+)
+_ABSENT: dict[str, Any] = {"native_dim": None, "prompts": {}, "default_prompt_name": None}
 
 
 def previous_release(store: Store, name: str, below: str | None = None) -> ReleaseInfo | None:
@@ -47,9 +63,19 @@ def release_json(store: Store, name: str, version: str, rel: str) -> dict[str, A
             f"{name} {release_tag(version)} {rel} does not match its MANIFEST digest",
             "the store was tampered with: do not use this release",
         )
+    where = f"{rel} of {name} {release_tag(version)}"
     if rel == PROFILE_FILE:  # validated by the one reader of profile.json
-        return dict(Profile.from_bytes(raw, where=f"{rel} of {name} {release_tag(version)}").raw)
-    return json.loads(raw)
+        return dict(Profile.from_bytes(raw, where=where).raw)
+    if rel == PROBE_FILE:  # and by the one reader of probe.json
+        return dict(probe_from_data(_json(raw, where), where=where).raw)
+    return _json(raw, where)
+
+
+def _json(raw: bytes, where: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ProfileCompatibilityError(f"{where} is not valid JSON ({exc})") from exc
 
 
 def compatibility_problems(
@@ -61,25 +87,49 @@ def compatibility_problems(
     min_cosine: float = COMPAT_MIN_COSINE,
 ) -> list[str]:
     """What differs between two releases of one profile id (empty: compatible)."""
+
+    def field(profile: dict[str, Any], key: str) -> Any:
+        return profile.get(key, _ABSENT.get(key))
+
     problems = [
-        f"{key} {old_profile.get(key)!r} -> {new_profile.get(key)!r}"
+        f"{key} {field(old_profile, key)!r} -> {field(new_profile, key)!r}"
         for key in CONTRACT_KEYS
-        if old_profile.get(key) != new_profile.get(key)
+        if field(old_profile, key) != field(new_profile, key)
     ]
-    if problems or not new_probe or not old_probe:
+    if problems:
         return problems  # probe vectors of different contracts say nothing more
-    worst: tuple[float, str] | None = None
-    old_vectors = dict(zip(old_probe.get("texts", []), old_probe.get("fp32", []), strict=False))
-    for text, vector in zip(new_probe.get("texts", []), new_probe.get("fp32", []), strict=False):
-        if text in old_vectors:
-            cos = _cosine(vector, old_vectors[text])
-            if worst is None or cos < worst[0]:
-                worst = (cos, text)
-    if worst is not None and worst[0] < min_cosine:
-        problems.append(
-            f"probe vectors moved: cosine {worst[0]:.4f} < {min_cosine:g} on {worst[1][:40]!r}"
-        )
+    old_variants, new_variants = _variants(old_profile), _variants(new_profile)
+    for variant in sorted(set(old_variants) & set(new_variants)):
+        before, after = old_variants[variant], new_variants[variant]
+        if before.get("quantization") != after.get("quantization"):
+            problems.append(
+                f"{variant} quantization {before.get('quantization')!r} -> "
+                f"{after.get('quantization')!r}"
+            )
+    if not new_probe or not old_probe:
+        return problems
+    old, new = probe_from_data(old_probe), probe_from_data(new_probe)
+    for variant in [v for v in new.vectors if v in old.vectors]:  # fp32 first, as written
+        old_vectors = dict(zip(old.texts, old.vectors[variant], strict=True))
+        worst: tuple[float, str] | None = None
+        for text, vector in zip(new.texts, new.vectors[variant], strict=True):
+            if text in old_vectors:
+                cos = _cosine(vector, old_vectors[text])
+                if worst is None or cos < worst[0]:
+                    worst = (cos, text)
+        if worst is not None and worst[0] < min_cosine:
+            problems.append(
+                f"probe vectors moved: cosine {worst[0]:.4f} < {min_cosine:g} on "
+                f"{worst[1][:40]!r} ({variant} vs the previous {variant})"
+            )
     return problems
+
+
+def _variants(profile: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    variants = profile.get("variants")
+    if not isinstance(variants, dict):
+        return {}
+    return {k: v for k, v in variants.items() if isinstance(v, dict)}
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
@@ -129,7 +179,7 @@ def check_folder_compatible(
         return
     new_profile = dict(read_profile(Path(folder)).raw)
     probe_path = Path(folder) / PROBE_FILE
-    new_probe = json.loads(probe_path.read_text(encoding="utf-8")) if probe_path.is_file() else None
+    new_probe = dict(read_probe_file(probe_path).raw) if probe_path.is_file() else None
     check_compatible(store, name, new_profile, new_probe, previous, min_cosine=min_cosine)
 
 

@@ -33,6 +33,7 @@ import os
 import shutil
 import stat
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,6 +73,13 @@ from tether.spine.layout import (
     still_usable,
     sweep_dead,
 )
+from tether.spine.transfer import (
+    Job,
+    download_parallel,
+    recorded_prefix,
+    streams_for,
+    streams_forced,
+)
 from tether.spine.trust import FetchGuard, TrustPolicy, fetch_guard
 from tether.stores.base import Store, read_bytes
 from tether.stores.folder_layout import not_plain
@@ -109,13 +117,16 @@ def fetch_release(
     progress: Progress | None = None,
     trust: TrustPolicy | None = None,
     repair: bool = False,
+    streams: int | None = None,
 ) -> FetchResult:
     """Make ``<dest_root>/<name>/`` hold release ``version`` for ``variants``, verified.
 
     A folder that already holds it is left as it is (stat-only, no file read) unless the
     release was withdrawn (ReleaseWithdrawnError). ``repair``: re-hash every file even
     then, and replace whatever does not match. With a ``trust`` policy the release's
-    signature and version are checked first (tether.spine.trust).
+    signature and version are checked first (tether.spine.trust). ``streams``: the most
+    concurrent ranged downloads (default $TETHER_STREAMS, else 8; tether.spine.transfer
+    uses one where one is enough).
     """
     name, version = check_name(name), normalize_version(version)
     if variants not in VARIANT_CHOICES:
@@ -138,7 +149,7 @@ def fetch_release(
                     discard(path)
                 return still_usable(store, done)
         return _fetch_locked(
-            store, name, version, Path(dest_root), variants, progress, guard, repair
+            store, name, version, Path(dest_root), variants, progress, guard, repair, streams
         )
 
 
@@ -151,6 +162,7 @@ def _fetch_locked(
     progress: Progress | None,
     guard: FetchGuard,
     repair: bool,
+    streams: int | None = None,
 ) -> FetchResult:
     folder = profile_folder(dest_root, name)
     live, state = site(dest_root, name)
@@ -193,21 +205,15 @@ def _fetch_locked(
         to_download = [rel for rel in needed if rel not in salvaged]
         total = sum(sizes[rel] for rel in to_download) - sum(partial.values())
         report = _Reporter(progress, total)
-        resumed = []
-        for current in to_download:
-            report.file = current
-            kept = download_verified(
-                store,
-                name,
-                version,
-                current,
-                manifest.files[current],
-                _part(parts, current),
-                on_bytes=report,
-                resume=current in partial,
-            )
-            if kept:
-                resumed.append(current)
+        jobs = [
+            Job(rel, sizes[rel], manifest.files[rel], _part(parts, rel), partial.get(rel, 0))
+            for rel in to_download
+        ]
+        failed: list[str] = []
+        try:
+            resumed = _download_all(store, name, version, jobs, report, streams, failed)
+        finally:
+            current = failed[0] if failed else None
         current = None
         _check_sizes(parts, wanted, sizes, where)
         signed = guard.signed_files(verdict)  # model.sig, once verified
@@ -367,7 +373,7 @@ def _salvage(
             path = folder / rel
             if not_plain(folder, rel) is not None or not _plain_file(path):
                 continue
-            size = path.lstat().st_size
+            size = _trusted_size(path)
             if size == sizes[rel]:
                 complete.append((rel, path))
             elif 0 < size < sizes[rel] and size > _size(partial.get(rel)):
@@ -382,13 +388,23 @@ def _salvage(
     resumable = {}
     for rel, path in partial.items():
         if rel not in salvaged:
-            resumable[rel] = _size(path)
-            os.replace(path, _part(parts, rel))
+            resumable[rel] = _trusted_size(path)
+            target = _part(parts, rel)
+            os.replace(path, target)
+            os.truncate(target, resumable[rel])  # a ranged file's holes past its prefix go
     return salvaged, resumable
 
 
 def _size(path: Path | None) -> int:
-    return path.lstat().st_size if path is not None else 0
+    return _trusted_size(path) if path is not None else 0
+
+
+def _trusted_size(path: Path) -> int:
+    """How much of a dead fetch's file is its start: all of a file written in order, the
+    recorded verified prefix of one written in ranges (tether.spine.transfer)."""
+    size = path.lstat().st_size
+    recorded = recorded_prefix(path)
+    return size if recorded is None else min(size, recorded)
 
 
 def _part(parts: Path, rel: str) -> Path:
@@ -478,16 +494,52 @@ def _hash_prefix(target: Path, digest: hashlib._Hash) -> int:
     return count
 
 
+def _download_all(
+    store: Store,
+    name: str,
+    version: str,
+    jobs: list[Job],
+    report: _Reporter,
+    streams: int | None,
+    failed: list[str],
+) -> list[str]:
+    """Download ``jobs``: as parallel ranges where they pay (tether.spine.transfer), else one
+    file after another on one stream. Returns the files resumed from a dead fetch's prefix;
+    ``failed`` holds the file whose bytes did not match when IntegrityError is raised."""
+    total = sum(job.size - job.kept for job in jobs)
+    count = streams_for(store, total, streams, forced=streams_forced(streams))
+    if count > 1:
+        report.file = ""  # several files at once
+        return download_parallel(
+            store, name, version, jobs, streams=count, on_bytes=report,
+            on_mismatch=failed.append,
+        )  # fmt: skip
+    resumed = []
+    for job in jobs:
+        report.file = job.rel
+        failed[:] = [job.rel]
+        resume = job.kept > 0
+        if download_verified(
+            store, name, version, job.rel, job.sha256, job.target, on_bytes=report, resume=resume
+        ):
+            resumed.append(job.rel)
+    failed.clear()
+    return resumed
+
+
 class _Reporter:
-    """Turns per-chunk byte counts into (file, done, total) progress reports."""
+    """Turns per-chunk byte counts, from any stream's thread, into (file, done, total)
+    progress reports over the whole download."""
 
     def __init__(self, progress: Progress | None, total: int) -> None:
         self.progress, self.total, self.done, self.file = progress, total, 0, ""
+        self._lock = threading.Lock()
 
     def __call__(self, n: int) -> None:
-        self.done += n
-        if self.progress is not None:
-            self.progress(self.file, self.done, self.total)
+        with self._lock:
+            self.done += n
+            if self.progress is not None:
+                self.progress(self.file, self.done, self.total)
         _step()
 
 
@@ -618,9 +670,16 @@ def _restore_if_missing(live: Path, stale: list[Path]) -> list[Path]:
 
 
 def download_release(
-    store: Store, name: str, version: str, dest: Path, *, progress: Progress | None = None
+    store: Store,
+    name: str,
+    version: str,
+    dest: Path,
+    *,
+    progress: Progress | None = None,
+    streams: int | None = None,
 ) -> Path:
-    """A verified copy of a whole release (MANIFEST.txt included) in a new folder ``dest``."""
+    """A verified copy of a whole release (MANIFEST.txt included) in a new folder ``dest``
+    (``streams`` as for fetch_release)."""
     version = normalize_version(version)
     dest = Path(dest)
     _refuse_occupied(dest)
@@ -632,11 +691,11 @@ def download_release(
     staging = dest.with_name(f".{dest.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         report = _Reporter(progress, sum(sizes.get(rel, 0) for rel in manifest.files))
-        for rel, digest in sorted(manifest.files.items()):
-            report.file = rel
-            download_verified(
-                store, name, version, rel, digest, _part(staging, rel), on_bytes=report
-            )
+        jobs = [
+            Job(rel, sizes.get(rel, 0), digest, _part(staging, rel))
+            for rel, digest in sorted(manifest.files.items())
+        ]
+        _download_all(store, name, version, jobs, report, streams, [])
         write_atomic(staging / MANIFEST_FILE, manifest_raw)
         signature = store.read_record(name, version, SIGNATURE_FILE)
         if signature is not None:  # copied unchecked: a download is checked by whoever uses it

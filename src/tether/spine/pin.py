@@ -6,6 +6,8 @@ a user is normalised before it is written, so no tool ever builds ``model-vv1.0.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,8 +114,9 @@ def pin_version(
     store: str | None = None,
     name: str | None = None,
 ) -> Pinned:
-    """`tether pin`: pin ``version``, or with ``previous`` the highest promoted release
-    below the pin; going back that way is a deliberate downgrade, recorded as one."""
+    """`tether pin`: pin ``version``, or with ``previous`` the previous good release
+    (:func:`previous_promoted`); going back that way is a deliberate downgrade, recorded as
+    one. It never withdraws anything (that is `tether revert`)."""
     from tether.project import Project
 
     if bool(version) == previous:
@@ -122,7 +125,8 @@ def pin_version(
     opened = project.open_store(store)
     name = project.release_name(name, opened)
     if previous:
-        version = previous_promoted(opened, name, require_pin(project.dir)).version
+        current = require_pin(project.dir)
+        version = previous_promoted(opened, name, current, project_dir=project.dir).version
     assert version is not None
     old = _current_pin(project.dir)
     info = pin_release(opened, name, version, project, allow_downgrade=previous or allow_downgrade)
@@ -138,18 +142,62 @@ def _current_pin(project_dir: Path) -> str | None:
         return None
 
 
-def previous_promoted(store: Store, name: str, current: str) -> ReleaseInfo:
-    """The highest promoted release below ``current``."""
+def previous_promoted(
+    store: Store, name: str, current: str, *, project_dir: Path | None = None
+) -> ReleaseInfo:
+    """The previous good release below ``current``: the highest promoted one; when none below
+    it is promoted (guild's flow pins pre-releases and never promotes) and ``project_dir``
+    is given, the latest earlier pin in the git history of its .model-version that the
+    store still has and has not withdrawn."""
     from tether.spine.catalog import latest, list_releases
-    from tether.spine.states import PROMOTED
+    from tether.spine.states import PROMOTED, WITHDRAWN
 
-    below = [
-        r for r in list_releases(store, name) if parse_version(r.version) < parse_version(current)
-    ]
+    releases = list_releases(store, name)
+    below = [r for r in releases if parse_version(r.version) < parse_version(current)]
     found = latest(below, PROMOTED)
-    if found is None:
-        raise ReleaseNotFoundError(
-            f"{store.url} has no promoted release of {name} below {current}",
-            "pin a version explicitly: tether pin VERSION",
+    if found is not None:
+        return found
+    usable = {r.version: r for r in below if r.state != WITHDRAWN}
+    if project_dir is not None:
+        for version in pinned_before(project_dir):
+            if version in usable:
+                return usable[version]
+    where = " or earlier pin in git history" if project_dir is not None else ""
+    raise ReleaseNotFoundError(
+        f"{store.url} has no promoted release{where} of {name} below {current}",
+        "pin a version explicitly: tether pin VERSION --allow-downgrade",
+    )
+
+
+_LOG_PATCH = ("--format=", "-p", "--unified=0", "--", PIN_FILE)  # each pin as a "+X.Y.Z" line
+
+
+def pinned_before(project_dir: Path) -> list[str]:
+    """The versions .model-version held in git history, newest first, each once (none when
+    the project is not a git checkout or git is missing)."""
+    git = shutil.which("git")
+    if git is None:
+        return []
+    try:
+        done = subprocess.run(
+            [git, "-C", str(project_dir), "log", "--no-color", "--no-ext-diff", *_LOG_PATCH],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if done.returncode != 0:
+        return []
+    found: list[str] = []
+    for line in done.stdout.splitlines():
+        if not line.startswith("+") or line.startswith("+++"):
+            continue
+        try:
+            version = normalize_version(line[1:].strip())
+        except (InvalidVersionError, ValueError):
+            continue
+        if version not in found:
+            found.append(version)
     return found

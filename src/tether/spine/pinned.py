@@ -37,13 +37,14 @@ def fetch_pinned(
     variants: str = "both",
     progress: Callable[[str, str], Progress | None] | None = None,
     repair: bool = False,
+    streams: int | None = None,
 ) -> FetchResult:
     """Make ``<project>/<profiles_dir>/<name>/`` hold the pinned release, verified.
 
     ``progress(name, version)`` may return a byte-progress callback, asked for only when
     there is something to fetch. With a [trust] policy fetch checks the signature.
     ``repair``: re-hash every file and replace whatever does not match, even when the
-    folder already holds the pin.
+    folder already holds the pin. ``streams``: as for fetch_release.
     """
     project = Project.load(project_dir)
     version = require_pin(project.dir)
@@ -74,6 +75,7 @@ def fetch_pinned(
         progress=progress(name, version) if progress else None,
         trust=trust,
         repair=repair,
+        streams=streams,
     )
 
 

@@ -28,6 +28,10 @@ class Store(Protocol):
     #: The URL the store was opened from, as shown to users and written into .prepared.json.
     url: str
 
+    # Optional, not part of the protocol: a class attribute ``parallel = True`` says the
+    # backend serves concurrent ranged reads from a server that may cap each connection
+    # (tether.spine.transfer then downloads large files as parallel ranges).
+
     def names(self) -> list[str]:
         """Names that hold at least one release, sorted."""
         ...
@@ -43,9 +47,15 @@ class Store(Protocol):
         """
         ...
 
-    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
+    def open_file(
+        self, name: str, version: str, path: str, start: int = 0, end: int | None = None
+    ) -> BinaryIO:
         """A release file as a readable binary stream from byte ``start`` on (``start`` > 0
         resumes a download); the caller closes it.
+
+        ``end``: the caller reads no byte at or past it (one range of a parallel download),
+        so a remote backend asks its server for ``[start, end)`` only; a backend may ignore
+        it and hand out more, which the caller leaves unread.
 
         ``readinto`` fills the caller's buffer, so a download reuses its buffers. The bytes
         are not verified here: callers hash them against the MANIFEST. A dropped connection

@@ -111,7 +111,10 @@ class FileStore:
         check_release_paths(sizes, where=where)
         return sizes
 
-    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
+    def open_file(
+        self, name: str, version: str, path: str, start: int = 0, end: int | None = None
+    ) -> BinaryIO:
+        # ``end`` is a hint a local file does not need: the caller stops reading there
         self._existing_release_dir(name, version)
         where = f"{name} {release_tag(version)}"
         rel = f"{release_rel(name, version)}/{check_relative_path(path, where=where)}"

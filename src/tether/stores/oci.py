@@ -65,7 +65,7 @@ from tether.errors import (
 )
 from tether.hashing import CHUNK_SIZE, sha256_bytes
 from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest
-from tether.names import HF_CONFIG_FILE, PROFILE_FILE, STATE_RECORD
+from tether.names import HF_CONFIG_FILE, MAX_STREAMS, PROFILE_FILE, STATE_RECORD
 from tether.names import OCI_INSECURE_ENV as INSECURE_ENV
 from tether.paths import check_name, check_relative_path, check_release_paths
 from tether.profile import Profile
@@ -267,6 +267,10 @@ class RegistryClient:
         self.host, self.base, self.insecure = host, base, insecure
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"tether/{__version__}"
+        # one pooled connection per stream of a parallel download (requests keeps 10)
+        pooled = requests.adapters.HTTPAdapter(pool_maxsize=MAX_STREAMS)
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, pooled)
         self._credentials: Credentials | None = None
         self._looked_up = False
         self._basic = False  # the registry asked for HTTP basic auth
@@ -509,6 +513,8 @@ def _dump(doc: dict[str, Any]) -> bytes:
 class OciStore:
     """A store on an OCI registry (see the module docstring for the layout)."""
 
+    parallel = True  # blobs serve concurrent Range reads (tether.spine.transfer)
+
     def __init__(self, url: str, client: RegistryClient, prefix: str) -> None:
         self.url = url
         self.client = client
@@ -679,7 +685,9 @@ class OciStore:
 
     # --- blobs ----------------------------------------------------------------------------
 
-    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
+    def open_file(
+        self, name: str, version: str, path: str, start: int = 0, end: int | None = None
+    ) -> BinaryIO:
         release = self._release(name, version)
         layer = release.layers.get(path)
         where = f"{path} of {self._where(name, version)}"
@@ -691,8 +699,9 @@ class OciStore:
             return io.BytesIO()
         repo = self._repo(name)
         headers = {"Accept-Encoding": "identity"}  # the blob's own bytes, for its digest
-        if start:
-            headers["Range"] = f"bytes={start}-"
+        until = end if end is not None and end < layer.size else None
+        if start or until is not None:
+            headers["Range"] = f"bytes={start}-{'' if until is None else until - 1}"
         resp = self.client.request(
             "GET",
             f"/v2/{repo}/blobs/{layer.digest}",
@@ -714,7 +723,7 @@ class OciStore:
             raise self.client.fail(resp, f"resuming {where} at byte {start} (wrong range)")
         # MANIFEST.txt is the root every other file is checked against (by the caller), so
         # it alone is checked here, against the digest the registry's manifest names.
-        verify = layer.digest if path == MANIFEST_FILE and start == 0 else None
+        verify = layer.digest if path == MANIFEST_FILE and start == 0 and until is None else None
         ranged = resp.status_code == 206
         offset = start if ranged else 0
         # the end the response promises (a changed blob may differ from the layer's size:
@@ -1036,6 +1045,10 @@ class _BlobBody(RemoteBody):
         return _reason(exc)
 
     def _release(self) -> None:
+        if self._fill_from is not None and self.position >= self.size:
+            # read to its end beneath urllib3, which did not notice: hand the connection
+            # back to the pool (closing would drop it; parallel ranges reuse them)
+            self._resp.raw.release_conn()
         self._resp.close()
 
 

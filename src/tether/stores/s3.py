@@ -53,7 +53,7 @@ from tether.errors import (
 )
 from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE
-from tether.names import RECORD_SUFFIX
+from tether.names import MAX_STREAMS, RECORD_SUFFIX
 from tether.paths import check_name, check_relative_path, check_release_paths
 from tether.stores._remote import RemoteBody, publish_manifest
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
@@ -137,6 +137,8 @@ class _FileSlice(io.RawIOBase):
 
 class S3Store:
     """A store in an S3 bucket (see the module docstring for the layout)."""
+
+    parallel = True  # objects serve concurrent Range reads (tether.spine.transfer)
 
     def __init__(self, url: str, session: Any, client: Any, bucket: str, prefix: str) -> None:
         self.url = url
@@ -291,12 +293,14 @@ class S3Store:
         check_release_paths([key for key, _ in keys], where=where)
         return dict(keys)
 
-    def open_file(self, name: str, version: str, path: str, start: int = 0) -> BinaryIO:
+    def open_file(
+        self, name: str, version: str, path: str, start: int = 0, end: int | None = None
+    ) -> BinaryIO:
         where = f"{name} {release_tag(version)}"
         key = self._require_release(name, version) + check_relative_path(path, where=where)
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if start:
-            kwargs["Range"] = f"bytes={start}-"
+        if start or end is not None:
+            kwargs["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         with self._errors(f"downloading {self._s3url(key)}"):
             try:
                 answer = self.client.get_object(**kwargs)
@@ -534,6 +538,7 @@ def open_s3_store(url: str) -> S3Store:
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         retries={"max_attempts": 3, "mode": "standard"},
+        max_pool_connections=MAX_STREAMS,  # one per stream of a parallel download
         s3={"addressing_style": "path"} if custom else None,
         user_agent_extra=f"tether/{__version__}",
     )
@@ -547,16 +552,30 @@ def open_s3_store(url: str) -> S3Store:
 
 
 class _ObjectBody(RemoteBody):
-    """An object download, read by botocore straight into the caller's buffer."""
+    """An object download, read straight into the caller's buffer. urllib3's readinto
+    makes a new bytes object per chunk (page faults that cost more than the hashing, as on
+    the OCI side), so a plain body is read from the http.client response beneath it."""
 
     network_errors = (*RemoteBody.network_errors, *_NETWORK_ERRORS)
 
     def __init__(self, body: Any, where: str, start: int, size: int) -> None:
         super().__init__(where, start, size)
         self._body = body
+        raw = getattr(body, "_raw_stream", None)  # botocore's urllib3 response
+        beneath = getattr(raw, "_fp", None)
+        headers = getattr(raw, "headers", None) or {}
+        plain = headers.get("Content-Encoding", "identity") in ("identity", "")
+        self._raw = raw
+        self._fill_from = getattr(beneath, "readinto", None) if plain else None
 
     def _fill(self, buffer: memoryview) -> int:
+        if self._fill_from is not None:
+            return self._fill_from(buffer) or 0
         return self._body.readinto(buffer)
 
     def _release(self) -> None:
+        if self._fill_from is not None and self.position >= self.size:
+            # read to its end beneath urllib3, which did not notice: hand the connection
+            # back to the pool (closing would drop it; parallel ranges reuse them)
+            self._raw.release_conn()
         self._body.close()

@@ -11,6 +11,7 @@ import importlib.util
 
 from PyInstaller.utils.hooks import collect_dynamic_libs, copy_metadata, get_hook_config, logger
 
+from tether.bundle.needs import runtime_needs
 from tether.bundle.pyinstaller import (
     CONFIG_KEY,
     RUNTIME_MODULES,
@@ -18,14 +19,9 @@ from tether.bundle.pyinstaller import (
     require_runtime,
 )
 
-# tether imports its runtime lazily (inside tether.load), so name it; platformdirs finds the
-# user's app-data folder, the first place tether.load looks before the bundled copy.
-hiddenimports = [
-    "tether.runtime.embedder",
-    "tether.runtime.resolution",
-    "platformdirs",
-    *RUNTIME_MODULES,
-]
+# tether imports its runtime lazily (tether.load -> importlib), so name every module of it
+# and what they import: derived from the code (tether.bundle.needs), as for Nuitka.
+hiddenimports = [*runtime_needs().modules, *runtime_needs().packages]
 
 binaries = []
 datas = []
