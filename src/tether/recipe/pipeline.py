@@ -53,7 +53,7 @@ from tether.names import (
     VOCAB_FILE,
 )
 from tether.recipe.loader_files import write_loader_files
-from tether.recipe.schema import Recipe, load_recipe
+from tether.recipe.schema import ParityThresholds, Recipe, load_recipe
 from tether.recipe.sources import ResolvedSource, resolve_source
 
 if TYPE_CHECKING:  # export.py is light, but keep the import graph of `tether.recipe` small
@@ -298,25 +298,11 @@ def _build_into(
             "exporter": f"{EXPORTER}, opset {recipe.opset}",
             "fp32_check": fp32_stats.describe(),
         }
-        if int8:
-            build_facts["parity"] = results["int8"].describe()
-        build_facts["parity_thresholds"] = thresholds.describe()
-        sections = {
-            "Tooling": tooling_versions(),
-            "Source": {"model": source.model, "revision": source.revision},
-            "Build": build_facts,
-        }
-        manifest = write_release_metadata(work, Manifest(recipe.name, None, {}, sections))
-        stage.detail = f"{len(manifest.files)} files, {MANIFEST_FILE} (draft)"
-
-    return {
-        "manifest": manifest,
-        "profile": profile,
-        "source": source,
-        "recipe_digest": recipe_digest,
-        "recipe_json": recipe_json,
-        "parity": results,
-    }
+        built = _write_manifest(
+            work, recipe, source, build_facts, tooling_versions(), results, thresholds
+        )
+        stage.detail = f"{len(built['manifest'].files)} files, {MANIFEST_FILE} (draft)"
+    return {**built, "profile": profile, "recipe_digest": recipe_digest, "recipe_json": recipe_json}
 
 
 # --- mirror: a prebuilt ONNX repo (tether.recipe.mirror_onnx) ------------------------------
@@ -452,25 +438,32 @@ def _mirror_into(
             "upstream_files": mirror_onnx.describe_files(upstream),
             "fp32_check": fp32_stats.describe(),
         }
-        if "int8" in results:
-            build_facts["parity"] = results["int8"].describe()
-        build_facts["parity_thresholds"] = thresholds.describe()
         tooling = {k: v for k, v in tooling_versions().items() if k not in EXPORT_TOOLING}
-        sections = {
-            "Tooling": tooling,
-            "Source": {"model": source.model, "revision": source.revision},
-            "Build": build_facts,
-        }
-        manifest = write_release_metadata(work, Manifest(recipe.name, None, {}, sections))
-        stage.detail = f"{len(manifest.files)} files, {MANIFEST_FILE} (draft)"
-    return {
-        "manifest": manifest,
-        "profile": profile,
-        "source": source,
-        "recipe_digest": recipe_digest,
-        "recipe_json": recipe_json,
-        "parity": results,
+        built = _write_manifest(work, recipe, source, build_facts, tooling, results, thresholds)
+        stage.detail = f"{len(built['manifest'].files)} files, {MANIFEST_FILE} (draft)"
+    return {**built, "profile": profile, "recipe_digest": recipe_digest, "recipe_json": recipe_json}
+
+
+def _write_manifest(
+    work: Path,
+    recipe: Recipe,
+    source: ResolvedSource,
+    build_facts: dict[str, str],
+    tooling: dict[str, str],
+    results: dict[str, Any],
+    thresholds: ParityThresholds,
+) -> dict[str, Any]:
+    """The draft MANIFEST.txt and provenance of a built or mirrored release folder."""
+    if "int8" in results:
+        build_facts["parity"] = results["int8"].describe()
+    build_facts["parity_thresholds"] = thresholds.describe()
+    sections = {
+        "Tooling": tooling,
+        "Source": {"model": source.model, "revision": source.revision},
+        "Build": build_facts,
     }
+    manifest = write_release_metadata(work, Manifest(recipe.name, None, {}, sections))
+    return {"manifest": manifest, "source": source, "parity": results}
 
 
 # --- settings and facts -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from tether.errors import ProfileCompatibilityError
 from tether.names import COMPAT_MIN_COSINE, PROBE_FILE, PROFILE_FILE
+from tether.profile import CONTRACT_KEYS as PROFILE_CONTRACT_KEYS
 from tether.profile import Profile, read_profile
 from tether.runtime import probe_from_data, read_probe_file
 from tether.spine.catalog import ReleaseInfo, list_releases, read_manifest
@@ -25,18 +26,10 @@ from tether.spine.states import WITHDRAWN
 from tether.stores.base import Store, read_bytes
 from tether.versioning import parse_version, release_tag
 
-# profile.json fields that must stay equal, and the value an older profile.json means
-# by leaving one out (so a release made before the field existed compares equal).
-CONTRACT_KEYS = (
-    "dim",
-    "native_dim",
-    "pooling",
-    "normalize",
-    "max_length",
-    "tokenizer_sha256",
-    "prompts",
-    "default_prompt_name",
-)
+# profile.json fields that must stay equal under one profile id (the contract less the id),
+# and the value an older profile.json means by leaving one out (so a release made before
+# the field existed compares equal).
+CONTRACT_KEYS = tuple(key for key in PROFILE_CONTRACT_KEYS if key != "profile_id")
 _ABSENT: dict[str, Any] = {"native_dim": None, "prompts": {}, "default_prompt_name": None}
 
 

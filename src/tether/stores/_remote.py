@@ -1,14 +1,17 @@
-"""What the remote stores (oci, s3) share: checking a publish, streaming a download."""
+"""What the remote stores (oci, s3, github) share: checking a publish, streaming uploads and
+downloads."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tether.errors import IntegrityError, ManifestError, StoreUnavailableError
+from tether.hashing import CHUNK_SIZE
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.paths import PUBLISH_HINT, check_release_paths
 from tether.versioning import release_tag
@@ -96,3 +99,98 @@ class RemoteBody(io.RawIOBase):
         if not self.closed:
             self._release()
         super().close()
+
+
+def network_reason(exc: BaseException) -> str:
+    """A short cause for a requests/urllib3 exception (their str() runs to several lines)."""
+    text = str(exc)
+    for marker in (
+        "Connection refused",
+        "timed out",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "No route to host",
+        "Connection reset by peer",
+        "Connection aborted",
+        "certificate verify failed",
+        "IncompleteRead",
+        "Broken pipe",
+    ):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+class HttpBody(RemoteBody):
+    """A requests response body. requests would hand out each chunk as a new bytes object;
+    for a GiB those allocations cost more than hashing it (BENCHMARKS.md), so the body is
+    read from the http.client response beneath urllib3, straight into the caller's buffer.
+    With ``verify`` (``sha256:...``) the body read whole must have that digest.
+
+    Subclasses add their client's errors to ``network_errors`` and say what ``verify`` is.
+    """
+
+    #: (what the digest is, what a mismatch means): the words of the IntegrityError.
+    mismatch = ("its digest", "the store's copy is corrupt or was tampered with")
+
+    def __init__(self, resp: Any, where: str, start: int, size: int, verify: str | None) -> None:
+        super().__init__(where, start, size)
+        self._resp, self._verify = resp, verify
+        self._digest = hashlib.sha256() if verify else None
+        beneath = getattr(resp.raw, "_fp", None)  # urllib3 2.x keeps it there
+        encoded = resp.headers.get("Content-Encoding", "identity") != "identity"
+        self._fill_from = beneath.readinto if beneath is not None and not encoded else None
+
+    def _fill(self, buffer: memoryview) -> int:
+        if self._fill_from is not None:
+            n = self._fill_from(buffer) or 0
+        else:  # a server that encoded the body anyway: let urllib3 decode it
+            data = self._resp.raw.read(len(buffer), decode_content=True)
+            n = len(data)
+            buffer[:n] = data
+        if self._digest is not None:
+            self._digest.update(buffer[:n])
+            if not n and "sha256:" + self._digest.hexdigest() != self._verify:
+                what, meaning = self.mismatch
+                raise IntegrityError(
+                    f"{self.where} does not match {what} {self._verify}",
+                    f"{meaning}; nothing was activated",
+                )
+        return n
+
+    def skip(self, count: int) -> None:
+        """Read and drop the first ``count`` bytes."""
+        scratch = memoryview(bytearray(min(count, CHUNK_SIZE)))
+        while count and (n := self.readinto(scratch[: min(count, len(scratch))])):
+            count -= n
+
+    def _release(self) -> None:
+        if self._fill_from is not None and self.position >= self.size:
+            # read to its end beneath urllib3, which did not notice: hand the connection
+            # back to the pool (closing would drop it; parallel ranges reuse them)
+            self._resp.raw.release_conn()
+        self._resp.close()
+
+
+class UploadBody:
+    """A file as a request body: sent in 1 MiB reads, never held whole in memory.
+
+    ``__len__`` makes requests send a Content-Length (registries refuse chunked blob PUTs);
+    ``read`` ignores the small block size urllib3 asks for, so a GiB is ~1000 sends.
+    """
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self._handle, self._size = handle, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, _amount: int = -1) -> bytes:
+        return self._handle.read(CHUNK_SIZE)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read():
+            yield chunk
+
+    def rewind(self) -> None:
+        self._handle.seek(0)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -65,7 +64,7 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.hashing import CHUNK_SIZE, sha256_bytes, sha256_files
+from tether.hashing import sha256_bytes, sha256_files
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.names import (
     GITHUB_API_URL,
@@ -79,7 +78,7 @@ from tether.names import (
     STATE_RECORD,
 )
 from tether.paths import check_name, check_relative_path, check_release_paths
-from tether.stores._remote import RemoteBody, publish_manifest
+from tether.stores._remote import HttpBody, UploadBody, network_reason, publish_manifest
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
 log = logging.getLogger(__name__)
@@ -173,21 +172,6 @@ def body_name(body: str | None) -> str | None:
 # --- the client -----------------------------------------------------------------------------------
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in (
-        "Connection refused",
-        "timed out",
-        "Name or service not known",
-        "Connection reset by peer",
-        "Connection aborted",
-        "certificate verify failed",
-    ):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def find_token(host: str) -> tuple[str | None, str]:
     """(token, where it came from) for ``host``: the environment, else ``gh auth token``."""
     names = (*GITHUB_ENTERPRISE_TOKEN_ENVS, *GITHUB_TOKEN_ENVS)
@@ -265,7 +249,7 @@ class GitHubClient:
             )
         except requests.RequestException as exc:
             raise StoreUnavailableError(
-                f"cannot reach the GitHub API at {self.api} ({what}): {_reason(exc)}",
+                f"cannot reach the GitHub API at {self.api} ({what}): {network_reason(exc)}",
                 "check the network, and the host in the store URL (or $TETHER_GITHUB_API_URL)",
             ) from exc
         if resp.status_code in ok:
@@ -633,7 +617,7 @@ class GitHubStore:
                 ok=(201, 422),
                 params={"name": asset},
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                data=_UploadBody(handle, size),
+                data=UploadBody(handle, size),
             )
         if resp.status_code == 422:
             message = _message(resp)
@@ -718,66 +702,14 @@ class GitHubStore:
         return [] if doc is None else sorted(body_records(doc.get("body")))
 
 
-class _UploadBody:
-    """A file as a request body, sent in 1 MiB reads with a Content-Length."""
+class _AssetBody(HttpBody):
+    """An asset download; MANIFEST.txt is checked against its GitHub digest when read whole."""
 
-    def __init__(self, handle: BinaryIO, size: int) -> None:
-        self._handle, self._size = handle, size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def read(self, _amount: int = -1) -> bytes:
-        return self._handle.read(CHUNK_SIZE)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.read():
-            yield chunk
-
-
-class _AssetBody(RemoteBody):
-    """An asset download, read from the http.client response beneath urllib3 straight into
-    the caller's buffer (as tether.stores.oci does); MANIFEST.txt is checked against its
-    GitHub digest when read whole."""
-
-    network_errors = (*RemoteBody.network_errors, requests.RequestException)
-
-    def __init__(
-        self, resp: requests.Response, where: str, start: int, size: int, verify: str | None
-    ) -> None:
-        super().__init__(where, start, size)
-        self._resp, self._verify = resp, verify
-        self._digest = hashlib.sha256() if verify else None
-        beneath = getattr(resp.raw, "_fp", None)
-        encoded = resp.headers.get("Content-Encoding", "identity") != "identity"
-        self._fill_from = beneath.readinto if beneath is not None and not encoded else None
-
-    def _fill(self, buffer: memoryview) -> int:
-        if self._fill_from is not None:
-            n = self._fill_from(buffer) or 0
-        else:
-            data = self._resp.raw.read(len(buffer), decode_content=True)
-            n = len(data)
-            buffer[:n] = data
-        if self._digest is not None:
-            self._digest.update(buffer[:n])
-            if not n and f"sha256:{self._digest.hexdigest()}" != self._verify:
-                raise IntegrityError(
-                    f"{self.where} does not match GitHub's asset digest {self._verify}",
-                    "the asset is corrupt or was replaced; nothing was activated",
-                )
-        return n
-
-    def skip(self, count: int) -> None:
-        scratch = memoryview(bytearray(min(count, CHUNK_SIZE)))
-        while count and (n := self.readinto(scratch[: min(count, len(scratch))])):
-            count -= n
+    network_errors = (*HttpBody.network_errors, requests.RequestException)
+    mismatch = ("GitHub's asset digest", "the asset is corrupt or was replaced")
 
     def _describe(self, exc: BaseException) -> str:
-        return _reason(exc)
-
-    def _release(self) -> None:
-        self._resp.close()
+        return network_reason(exc)
 
 
 def open_github_store(url: str) -> GitHubStore:

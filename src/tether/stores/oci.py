@@ -32,7 +32,6 @@ Server-side tag immutability (docs/stores.md) closes that last gap.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import ipaddress
 import json
@@ -42,7 +41,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -63,13 +62,13 @@ from tether.errors import (
     StoreURLError,
     shorten,
 )
-from tether.hashing import CHUNK_SIZE, sha256_bytes
+from tether.hashing import sha256_bytes
 from tether.manifest import MANIFEST_FILE, PROVENANCE_FILE, Manifest
 from tether.names import HF_CONFIG_FILE, MAX_STREAMS, PROFILE_FILE, STATE_RECORD
 from tether.names import OCI_INSECURE_ENV as INSECURE_ENV
 from tether.paths import check_name, check_relative_path, check_release_paths
 from tether.profile import Profile
-from tether.stores._remote import RemoteBody, publish_manifest
+from tether.stores._remote import HttpBody, UploadBody, network_reason, publish_manifest
 from tether.stores.oci_auth import (
     DOCKER_HUB_HOSTS,
     PASSWORD_ENV,
@@ -183,26 +182,6 @@ def record_key(tag: str, candidate: str) -> str | None:
 # --- the HTTP client -------------------------------------------------------------------------
 
 
-def _reason(exc: BaseException) -> str:
-    """A short cause for a requests/urllib3 exception (their str() runs to several lines)."""
-    text = str(exc)
-    for marker in (
-        "Connection refused",
-        "timed out",
-        "Name or service not known",
-        "Temporary failure in name resolution",
-        "No route to host",
-        "Connection reset by peer",
-        "Connection aborted",
-        "certificate verify failed",
-        "IncompleteRead",
-        "Broken pipe",
-    ):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def _errors(resp: requests.Response) -> list[dict[str, Any]]:
     """The ``errors`` of a registry's JSON error body; [] when there is none to read."""
     try:
@@ -234,30 +213,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
-
-
-class _UploadBody:
-    """A file as a request body: sent in 1 MiB reads, never held whole in memory.
-
-    ``__len__`` makes requests send a Content-Length (registries refuse chunked blob PUTs);
-    ``read`` ignores the small block size urllib3 asks for, so a GiB is ~1000 sends.
-    """
-
-    def __init__(self, handle: BinaryIO, size: int) -> None:
-        self._handle, self._size = handle, size
-
-    def __len__(self) -> int:
-        return self._size
-
-    def read(self, _amount: int = -1) -> bytes:
-        return self._handle.read(CHUNK_SIZE)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.read():
-            yield chunk
-
-    def rewind(self) -> None:
-        self._handle.seek(0)
 
 
 class RegistryClient:
@@ -351,7 +306,8 @@ class RegistryClient:
             )
         except requests.RequestException as exc:
             raise StoreUnavailableError(
-                f"cannot reach the token service {realm} of registry {self.host} ({_reason(exc)})"
+                f"cannot reach the token service {realm} of registry {self.host} "
+                f"({network_reason(exc)})"
             ) from exc
         if resp.status_code in (401, 403):
             raise StoreAuthError(
@@ -401,7 +357,7 @@ class RegistryClient:
             auth = self._auth_header(scope)
             if auth:
                 sent["Authorization"] = auth
-            if attempt and isinstance(data, _UploadBody):
+            if attempt and isinstance(data, UploadBody):
                 data.rewind()
             resp = self._send(method, url, sent, params, data, stream)
             if resp.status_code != 401 or attempt:
@@ -451,13 +407,13 @@ class RegistryClient:
             )
         except requests.exceptions.SSLError as exc:
             raise StoreUnavailableError(
-                f"TLS handshake with registry {self.host} failed ({_reason(exc)})",
+                f"TLS handshake with registry {self.host} failed ({network_reason(exc)})",
                 "for a private CA set REQUESTS_CA_BUNDLE=/path/to/ca.pem; for a plain-HTTP "
                 f"registry add ?insecure=1 to the URL or set {INSECURE_ENV}={self.host}",
             ) from exc
         except requests.RequestException as exc:
             raise StoreUnavailableError(
-                f"cannot reach registry {self.base} ({_reason(exc)})",
+                f"cannot reach registry {self.base} ({network_reason(exc)})",
                 "check that the registry runs and the store URL's host and port",
             ) from exc
         date = resp.headers.get("Date")
@@ -775,7 +731,7 @@ class OciStore:
                     target,
                     scope=_push(repo),
                     headers=headers,
-                    data=_UploadBody(handle, size),
+                    data=UploadBody(handle, size),
                 )
         if resp.status_code == 400 and _error_codes(resp) & {"DIGEST_INVALID", "SIZE_INVALID"}:
             resp.close()
@@ -1002,54 +958,14 @@ class OciStore:
         return sorted(k for k in keys if k is not None)
 
 
-class _BlobBody(RemoteBody):
-    """A blob download. requests would hand out each chunk as a new bytes object; for a
-    GiB those allocations cost more than hashing it (BENCHMARKS.md), so the body is read
-    from the http.client response beneath urllib3, straight into the caller's buffer."""
+class _BlobBody(HttpBody):
+    """A blob download, checked against its layer digest when read whole."""
 
-    network_errors = (*RemoteBody.network_errors, requests.RequestException)
-
-    def __init__(
-        self, resp: requests.Response, where: str, start: int, size: int, verify: str | None
-    ) -> None:
-        super().__init__(where, start, size)
-        self._resp, self._verify = resp, verify
-        self._digest = hashlib.sha256() if verify else None
-        beneath = getattr(resp.raw, "_fp", None)  # urllib3 2.x keeps it there
-        encoded = resp.headers.get("Content-Encoding", "identity") != "identity"
-        self._fill_from = beneath.readinto if beneath is not None and not encoded else None
-
-    def _fill(self, buffer: memoryview) -> int:
-        if self._fill_from is not None:
-            n = self._fill_from(buffer) or 0
-        else:  # a server that encoded the body anyway: let urllib3 decode it
-            data = self._resp.raw.read(len(buffer), decode_content=True)
-            n = len(data)
-            buffer[:n] = data
-        if self._digest is not None:
-            self._digest.update(buffer[:n])
-            if not n and "sha256:" + self._digest.hexdigest() != self._verify:
-                raise IntegrityError(
-                    f"{self.where} does not match its layer digest {self._verify}",
-                    "the registry's copy is corrupt or was tampered with; nothing was activated",
-                )
-        return n
-
-    def skip(self, count: int) -> None:
-        """Read and drop the first ``count`` bytes."""
-        scratch = memoryview(bytearray(min(count, CHUNK_SIZE)))
-        while count and (n := self.readinto(scratch[: min(count, len(scratch))])):
-            count -= n
+    network_errors = (*HttpBody.network_errors, requests.RequestException)
+    mismatch = ("its layer digest", "the registry's copy is corrupt or was tampered with")
 
     def _describe(self, exc: BaseException) -> str:
-        return _reason(exc)
-
-    def _release(self) -> None:
-        if self._fill_from is not None and self.position >= self.size:
-            # read to its end beneath urllib3, which did not notice: hand the connection
-            # back to the pool (closing would drop it; parallel ranges reuse them)
-            self._resp.raw.release_conn()
-        self._resp.close()
+        return network_reason(exc)
 
 
 def _read_profile(files: Mapping[str, Path]) -> Profile | None:
