@@ -168,19 +168,29 @@ def build(
             f"max_length {settings.max_length}"
         )
 
+    result = _fill_out_dir(
+        out_dir,
+        lambda work: _build_into(work, recipe, source, checkpoint, settings, stages, run_url),
+    )
+    stages.timings["total"] = time.perf_counter() - started
+    say(f"built {recipe.name} into {out_dir} in {stages.timings['total']:.1f} s")
+    return BuildResult(out_dir=out_dir, timings=dict(stages.timings), **result)
+
+
+def _fill_out_dir(out_dir: Path, fill: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """What ``fill`` returns after filling a private folder beside ``out_dir``, which then
+    takes ``out_dir``'s place; after a failure nothing half-written is left."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
-        result = _build_into(work, recipe, source, checkpoint, settings, stages, run_url)
+        result = fill(work)
         check_out_dir(out_dir)  # still safe to replace after the minutes the build took
         work.chmod(0o777 & ~_umask())  # mkdtemp made it private; the result is not
         _replace_dir(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    stages.timings["total"] = time.perf_counter() - started
-    say(f"built {recipe.name} into {out_dir} in {stages.timings['total']:.1f} s")
-    return BuildResult(out_dir=out_dir, timings=dict(stages.timings), **result)
+    return result
 
 
 def build_project(
@@ -193,8 +203,6 @@ def build_project(
     """`tether build`: the project's recipe built into ``out_dir`` (default: build/<name> in
     the project). The recipe comes from the settings ``project`` already read."""
     recipe = load_recipe(project)
-    if recipe.source.prebuilt is None:  # a mirror needs no build extra
-        require_toolchain()
     target = out_dir or project.dir / DEFAULT_BUILD_DIR / recipe.name
     return build(recipe, target, run_url=run_url, progress=progress)
 
@@ -327,16 +335,10 @@ def _mirror(
             f"{settings.pooling}, normalize {str(settings.normalize).lower()}, "
             f"max_length {settings.max_length}"
         )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    try:
-        result = _mirror_into(work, recipe, source, upstream, settings, stages, run_url)
-        check_out_dir(out_dir)
-        work.chmod(0o777 & ~_umask())
-        _replace_dir(work, out_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    result = _fill_out_dir(
+        out_dir,
+        lambda work: _mirror_into(work, recipe, source, upstream, settings, stages, run_url),
+    )
     stages.timings["total"] = time.perf_counter() - started
     say(f"mirrored {recipe.name} into {out_dir} in {stages.timings['total']:.1f} s")
     return BuildResult(out_dir=out_dir, timings=dict(stages.timings), **result)
