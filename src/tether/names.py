@@ -110,6 +110,12 @@ RANGES_SUFFIX = ".ranges" + TEMP_SUFFIX  # <parts>/<file>.ranges.tether-part: a 
 #   verified prefix; without it a dead fetch's partial file is trusted only as written in order
 TEST_PART_ENV = "TETHER_TEST_PART_BYTES"  # test-only: ranged parts of this size, from 2 parts on
 
+# --- onnxruntime's telemetry (tether.runtime.session) ----------------------------------------
+# onnxruntime >= 1.2x writes a device id under ~/.cache/Microsoft and may send a ProcessInfo event
+# unless this is set before its import; an app shipping a model should not do that unasked.
+ORT_DISABLE_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+ORT_TELEMETRY_ENV = "TETHER_ORT_TELEMETRY"  # "1": leave onnxruntime's telemetry at its default
+
 # --- built apps: the self-test, the builders (tether.runtime.selftest, tether.bundle) ------
 SELF_TEST_FLAG = "--tether-self-test"  # `app --tether-self-test`: load, probe, one JSON line
 SELF_TEST_KEY = "tether_self_test"  # that line's key: "ok" or "failed"

@@ -4,17 +4,27 @@ Threads: onnxruntime's default intra-op pool takes every core. tether sets the c
 explicitly, and for models run one text at a time uses one intra-op thread per concurrent
 ``run`` (several Python threads share one session; ``run`` releases the GIL), which beats
 splitting each tiny run across cores.
+
+Telemetry: onnxruntime's own (a device id file under ~/.cache/Microsoft, a ProcessInfo event)
+is switched off before its import unless TETHER_ORT_TELEMETRY=1.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from tether.errors import ManifestError
+from tether.names import ORT_DISABLE_TELEMETRY_ENV, ORT_TELEMETRY_ENV
+
+# Read by onnxruntime when it is imported, so set first (tests/runtime/test_telemetry.py).
+if os.environ.get(ORT_TELEMETRY_ENV) != "1":
+    os.environ.setdefault(ORT_DISABLE_TELEMETRY_ENV, "1")
+
+import onnxruntime as ort  # after the telemetry switch above
 
 #: Inputs tether knows how to fill from a tokenizer's output.
 FEEDABLE_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
