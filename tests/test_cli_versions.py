@@ -169,7 +169,8 @@ def test_name_build_defaults_to_now() -> None:
     [
         ("--trained-at", "20251399-250000"),
         ("--trained-at", "2025-09-14"),
-        ("--format", "q4_k_m-gguf"),
+        ("--format", "vllm-v2.0"),  # a near-version is never kept as a format
+        ("--format", "vllm-20250915"),  # nor a date with no time
         ("--base", ""),
         ("--config", "a--b"),
     ],
@@ -198,16 +199,151 @@ def test_name_parse() -> None:
         "format": "vllm",
         "exported_at": "2025-09-15T12:40:51+00:00",
         "version": None,
+        "exporter_first": False,
+        "archive": None,
     }
     plain = run(versions.name, "parse", EXAMPLE)
     assert plain.exit_code == 0
-    assert "config:      minimal-r32-a64-e20" in plain.stdout.splitlines()
-    assert "version:     -" in plain.stdout.splitlines()
+    assert "config:         minimal-r32-a64-e20" in plain.stdout.splitlines()
+    assert "version:        -" in plain.stdout.splitlines()
 
 
 def test_name_parse_refuses() -> None:
     result = run(versions.name, "parse", "vllm--v2.0.0")
     assert isinstance(result.exception, InvalidNameError)
+
+
+STEM = "phi3mini4k-minimal-r32-a64-e20-20250915-132416"
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        (
+            f"ollama-q4_k_m-{STEM}-v2.0.0.tar.gz",
+            {
+                "base": "phi3mini4k",
+                "config": "minimal-r32-a64-e20",
+                "trained_at": "2025-09-15T13:24:16+00:00",
+                "format": "ollama-q4_k_m",
+                "exported_at": None,
+                "version": "2.0.0",
+                "exporter_first": True,
+                "archive": "tar.gz",
+            },
+        ),
+        (
+            "phi3mini4k-minimal-q4_k_m-gguf-v2.0.1",
+            {
+                "base": "phi3mini4k",
+                "config": "minimal",
+                "trained_at": None,
+                "format": "q4_k_m-gguf",
+                "exported_at": None,
+                "version": "2.0.1",
+                "exporter_first": False,
+                "archive": None,
+            },
+        ),
+    ],
+)
+def test_name_parse_new_forms(text: str, fields: dict[str, object]) -> None:
+    result = run(versions.name, "parse", text, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"name": text, **fields}
+    plain = run(versions.name, "parse", text).stdout.splitlines()
+    assert f"exporter_first: {'yes' if fields['exporter_first'] else 'no'}" in plain
+    assert f"archive:        {fields['archive'] or '-'}" in plain
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            [
+                *("--base", "phi3mini4k", "--config", "minimal-r32-a64-e20"),
+                *("--trained-at", "20250915-132416", "--format", "ollama-q4_k_m"),
+                *("--tag", "v2.0.0", "--exporter-first", "--archive", "tar.gz"),
+            ],
+            f"ollama-q4_k_m-{STEM}-v2.0.0.tar.gz",
+        ),
+        (
+            [
+                *("--base", "phi3mini4k", "--config", "minimal-r32-a64-e20"),
+                *("--trained-at", "20250915-132416", "--format", "vllm"),
+                *("--exported-at", "20250916-000000", "--exporter-first", "--archive", ".zip"),
+            ],
+            f"vllm-{STEM}-20250916-000000.zip",
+        ),
+        (
+            [
+                *("--base", "phi3mini4k", "--config", "minimal-r32-a64-e20"),
+                *("--trained-at", "20250914-132416", "--format", "q4_k_m-gguf"),
+                *("--exported-at", "20250915-125110"),
+            ],
+            "phi3mini4k-minimal-r32-a64-e20-20250914-132416-q4_k_m-gguf-20250915-125110",
+        ),
+        (
+            # no --trained-at: avro's legacy name, which needs a semver tag and a known format
+            [
+                *("--base", "phi3mini4k", "--config", "minimal", "--format", "vllm"),
+                "--tag",
+                "v2.0.1",
+            ],
+            "phi3mini4k-minimal-vllm-v2.0.1",
+        ),
+    ],
+)
+def test_name_build_new_forms(args: list[str], expected: str) -> None:
+    result = run(versions.name, "build", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected + "\n"
+    parsed = json.loads(run(versions.name, "parse", expected, "--json").stdout)
+    assert parsed["name"] == expected and parsed["base"] == "phi3mini4k"
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--format", "vllm", "--tag", "nightly"], "needs a version; tag 'nightly'"),
+        (["--format", "custom", "--tag", "v2.0.1"], "invalid format 'custom'"),
+        (["--format", "vllm", "--tag", "v2.0.1", "--archive", "rar"], "archive extension 'rar'"),
+    ],
+)
+def test_name_build_new_forms_refused(args: list[str], why: str) -> None:
+    result = run(versions.name, "build", "--base", "phi3", "--config", "avro", *args)
+    assert isinstance(result.exception, InvalidNameError)
+    assert why in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("phi3-avro-vllm-custom-v2.0.0", "no known format before -v2.0.0"),
+        ("vllm-adapter-20250915", "'20250915' is a date with no time"),
+    ],
+)
+def test_name_parse_refusal_is_one_line_exit_2(text: str, why: str) -> None:
+    from tether.cli import main
+
+    result = CliRunner().invoke(main, ["name", "parse", text, "--json"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: invalid name {text!r}: ")
+    assert why in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_name_latest_mixed_archive_and_plain() -> None:
+    names = [
+        f"vllm-{STEM}-v9.0.0.tar.gz",
+        f"vllm-{STEM}-v10.0.0.tar.gz",
+        "phi3mini4k-minimal-r32-a64-e20-20250915-132416-vllm-20250916-000000",
+        "vllm-adapter-v99.0.0",  # refused, skipped
+    ]
+    result = run(versions.name, "latest", *names)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"vllm-{STEM}-v10.0.0.tar.gz\n"
 
 
 def test_name_latest() -> None:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tether.errors import InvalidNameError, InvalidTagError
 from tether.naming import (
+    ARCHIVES,
+    FORMAT_WORDS,
     ArtifactName,
     Tag,
     build_name,
     format_timestamp,
+    is_known_format,
     latest,
     parse_name,
     parse_tag,
@@ -175,6 +182,15 @@ def test_parse_the_documented_example() -> None:
             "m-c-20250914-132416-v1",  # a format may look like a short version
             ("m", "c", "v1", None, None),
         ),
+        (
+            # the training time anchors the format, so it may hold '-' (avro's GGUF names)
+            "phi-cfg-20250914-132416-q4_k_m-gguf-20250915-125110",
+            ("phi", "cfg", "q4_k_m-gguf", "20250915-125110", None),
+        ),
+        (
+            "llava-v1.5-7b-20250914-132416-my-own-format",  # v1.5 is no version: a config part
+            ("llava", "v1.5-7b", "my-own-format", None, None),
+        ),
     ],
 )
 def test_name_round_trips(text: str, fields: tuple[str | None, ...]) -> None:
@@ -203,13 +219,24 @@ def test_name_round_trips(text: str, fields: tuple[str | None, ...]) -> None:
         ("phi-cfg-vllm", "no YYYYmmdd-HHMMSS"),
         ("phi-cfg-20251399-250000-vllm", "no such date or time"),
         ("phi-cfg-20250914-132416-vllm-20250231-000000", "no such date or time"),
-        ("phi-cfg-20250914-132416-q4_k_m-gguf-20250915-125110", "is not <format>"),
-        ("phi-cfg-20250914-132416-vllm-v2.0", "is not <format>"),
-        ("phi-cfg-20250914-132416-vllm-v02.0.0", "is not <format>"),
+        ("phi-cfg-20250914-132416-vllm-v2.0", "'v2.0', which looks like a version"),
+        ("phi-cfg-20250914-132416-vllm-V2.0.0", "'V2.0.0', which looks like a version"),
+        ("phi-cfg-20250914-132416-vllm-v02.0.0", "invalid version 'v02.0.0'"),
         ("phi-cfg-20250914-132416-vllm-v2.0.0+b", "unsafe character '+'"),
-        ("phi-cfg-20250914-132416-vllm-20250915-124051-v2.0.0", "is not <format>"),
+        (
+            "phi-cfg-20250914-132416-vllm-20250915-124051-v2.0.0",
+            "export time 20250915-124051 and a version 2.0.0",
+        ),
+        ("phi-cfg-20250914-132416-20250915-124051", "no format after the training time"),
+        ("phi-cfg-20250914-132416-vllm-20250915", "'20250915', a date with no time"),
         # the first time is the training time: a later one cannot be it
-        ("b-a-20250101-120000-vllm-20250202-101010-gguf", "is not <format>"),
+        ("b-a-20250101-120000-vllm-20250202-101010-gguf", "holds a YYYYmmdd-HHMMSS time"),
+        # a format first, then another after the time: which one is it?
+        ("vllm-phi-cfg-20250914-132416-gguf", "the format comes first or last, not both"),
+        ("vllm-20250914-132416.tar.gz", "after the format 'vllm', it needs a base and a config"),
+        ("vllm-gguf-cfg-20250914-132416", "base 'gguf': it is an export format"),
+        (".tar.gz", "does not start with a letter or digit"),
+        ("phi-cfg-20250914-132416-vllm-.zip", "field '.zip' does not start"),
         ("phi cfg-20250914-132416-vllm", "unsafe character ' '"),
         ("phi/x-cfg-20250914-132416-vllm", "unsafe character '/'"),
         ("ph\u00ef-cfg-20250914-132416-vllm", "unsafe character"),
@@ -291,7 +318,16 @@ def test_build_name_converts_aware_times_to_utc() -> None:
         (("phi", "-cfg", "vllm"), {}, "empty part"),
         (("phi", "a--b", "vllm"), {}, "empty part"),
         (("phi", "cfg", ""), {}, "format '': it is empty"),
-        (("phi", "cfg", "q4_k_m-gguf"), {}, "must not contain '-'"),
+        (("vllm", "cfg", "gguf"), {}, "base 'vllm': it is an export format"),
+        (("Ollama", "cfg", "gguf"), {}, "base 'Ollama': it is an export format"),
+        (("phi", "cfg", "vllm-v2.0"), {}, "looks like a version"),
+        (("phi", "cfg", "vllm-20250101-120000"), {}, "holds a YYYYmmdd-HHMMSS time"),
+        (("phi", "a-v1.0.0", "vllm"), {}, "would start the version"),
+        (("phi", "cfg", "vllm.tar.gz"), {}, "ends in an archive extension"),
+        (("phi", "cfg", "custom"), {"exporter_first": True}, "invalid format 'custom': first"),
+        (("phi", "cfg", "vllm"), {"archive": "rar"}, "invalid archive extension 'rar'"),
+        # ollama + a quant is one format: base q4_k_m would read back as part of it
+        (("q4_k_m", "a-b", "ollama"), {"exporter_first": True}, "read back with base 'a'"),
         (("phi", "cfg", "vl/lm"), {}, "unsafe character '/'"),
         (("phi", "c fg", "vllm"), {}, "unsafe character ' '"),
         (("ph\u00ef", "cfg", "vllm"), {}, "unsafe character"),
@@ -331,6 +367,8 @@ def test_artifact_name_to_dict() -> None:
         "format": "vllm",
         "exported_at": "2025-09-15T12:40:51+00:00",
         "version": None,
+        "exporter_first": False,
+        "archive": None,
     }
 
 
@@ -423,3 +461,342 @@ def test_latest_refuses_when_nothing_parses(names: list[str]) -> None:
 def test_latest_refuses_a_bare_string() -> None:
     with pytest.raises(TypeError):
         latest(EXAMPLE)
+
+
+# --- every name in avro-finetune's naming guide ----------------------------------------------
+# /work/shared/seeds/avro-finetune-model-naming-and-versioning.txt: each of its names with the
+# fields the guide documents, or refused with the reason it cannot be read without guessing.
+
+STEM = "phi3mini4k-minimal-r32-a64-e20-20250915-132416"
+
+
+def _fields(
+    base: str,
+    config: str,
+    trained: str | None,
+    fmt: str,
+    *,
+    exported: str | None = None,
+    version: str | None = None,
+    first: bool = False,
+    archive: str | None = None,
+) -> dict[str, Any]:
+    """ArtifactName's fields, times written as in the guide."""
+    return {
+        "base": base,
+        "config": config,
+        "trained_at": parse_timestamp(trained) if trained else None,
+        "format": fmt,
+        "exported_at": parse_timestamp(exported) if exported else None,
+        "version": version,
+        "exporter_first": first,
+        "archive": archive,
+    }
+
+
+R32 = "minimal-r32-a64-e20"
+AVRO_ACCEPTED = [
+    # "Descriptive naming (recommended)" and its three examples
+    (
+        "phi3mini4k-minimal-r32-a64-e20-20250914-132416-vllm-20250915-124051",
+        _fields("phi3mini4k", R32, "20250914-132416", "vllm", exported="20250915-124051"),
+    ),
+    (
+        "phi3mini4k-minimal-r32-a64-e20-20250914-132416-q4_k_m-gguf-20250915-125110",
+        _fields("phi3mini4k", R32, "20250914-132416", "q4_k_m-gguf", exported="20250915-125110"),
+    ),
+    (
+        "phi3mini4k-minimal-r32-a64-e20-20250914-132416-lora",
+        _fields("phi3mini4k", R32, "20250914-132416", "lora"),
+    ),
+    # "Versioned Artifacts": the exporter (and quantization) first, then the training run
+    (
+        f"vllm-{STEM}.tar.gz",
+        _fields("phi3mini4k", R32, "20250915-132416", "vllm", first=True, archive="tar.gz"),
+    ),
+    (
+        f"ollama-q4_k_m-{STEM}.tar.gz",
+        _fields(
+            "phi3mini4k", R32, "20250915-132416", "ollama-q4_k_m", first=True, archive="tar.gz"
+        ),
+    ),
+    (
+        f"vllm-{STEM}-v2.0.0.tar.gz",
+        _fields(
+            "phi3mini4k",
+            R32,
+            "20250915-132416",
+            "vllm",
+            version="2.0.0",
+            first=True,
+            archive="tar.gz",
+        ),
+    ),
+    (
+        f"ollama-q4_k_m-{STEM}-v2.0.0.tar.gz",
+        _fields(
+            "phi3mini4k",
+            R32,
+            "20250915-132416",
+            "ollama-q4_k_m",
+            version="2.0.0",
+            first=True,
+            archive="tar.gz",
+        ),
+    ),
+    # "Legacy Semantic Versioning": no training time, so the format must be a known one
+    (
+        "phi3mini4k-minimal-vllm-v2.0.1",
+        _fields("phi3mini4k", "minimal", None, "vllm", version="2.0.1"),
+    ),
+    (
+        "phi3mini4k-minimal-q4_k_m-gguf-v2.0.1",
+        _fields("phi3mini4k", "minimal", None, "q4_k_m-gguf", version="2.0.1"),
+    ),
+    # "After Version Tags", HF repos: the legacy form again
+    ("phi3-avro-vllm-v2.0.0", _fields("phi3", "avro", None, "vllm", version="2.0.0")),
+    # "Example: Complete Versioning Workflow"
+    ("phi3-avro-vllm-v2.1.0", _fields("phi3", "avro", None, "vllm", version="2.1.0")),
+]
+
+GUIDE_TAGS = [
+    *("v1.0.0", "v1.0.1", "v1.1.0", "v1.5.0", "v2.0.0", "v2.1.0"),
+    *("model-v1.0.0", "model-v1.1.0", "model-v1.5.0", "model-v2.0.0", "model-v2.1.0"),
+    *("export-v1.0.0", "export-v1.1.0"),
+]
+
+AVRO_REFUSED = [
+    # "Current State (Date-Based)": a date with no time is no training or export time
+    ("vllm-adapter-20250915", "'20250915' is a date with no time"),
+    ("phi3-avro-vllm-20250915", "'20250915' is a date with no time"),
+    # "After Version Tags", artifacts: after the exporter, one field cannot be base and config
+    ("vllm-adapter-v2.0.0", "after the format 'vllm', 'adapter' is one field"),
+    # "Manual Publishing": 'custom' follows the format, so config and format cannot be told apart
+    ("phi3-avro-vllm-custom-v2.0.0", "no known format before -v2.0.0"),
+    # the guide's training timestamp on its own
+    ("20250914-132416", "it needs a base and a config before the training time"),
+    # its git tags are read by `tether version parse`, not as names
+    *((tag, "it is a git tag") for tag in GUIDE_TAGS),
+    ("vfoo.bar.baz", "no YYYYmmdd-HHMMSS training time and no -v<semver>"),
+]
+
+
+@pytest.mark.parametrize(("text", "fields"), AVRO_ACCEPTED)
+def test_avro_guide_names_accepted(text: str, fields: dict[str, Any]) -> None:
+    documented = ArtifactName(**fields)
+    assert parse_name(text) == documented
+    assert str(documented) == text  # and the documented fields make exactly this name
+    assert parse_name(text).to_dict()["name"] == text
+
+
+@pytest.mark.parametrize(("text", "why"), AVRO_REFUSED)
+def test_avro_guide_names_refused(text: str, why: str) -> None:
+    with pytest.raises(InvalidNameError) as info:
+        parse_name(text)
+    assert repr(text) in info.value.message and why in info.value.message
+    assert info.value.hint
+
+
+def test_format_first_is_never_read_as_base_and_format() -> None:
+    """avro's bug: `vllm-...-v2.0.0` read as base vllm, format v2.0.0, preferred by latest."""
+    for text in (
+        f"vllm-{STEM}-v2.0.0",
+        f"vllm-{STEM}-v2.0.0.tar.gz",
+        f"ollama-q4_k_m-{STEM}-v2.0.0",
+    ):
+        name = parse_name(text)
+        assert name.base == "phi3mini4k" and name.version == Version(2, 0, 0)
+        assert name.exporter_first and name.format in ("vllm", "ollama-q4_k_m")
+
+
+# --- parse(build(fields)) == fields ----------------------------------------------------------
+
+_PROPERTY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_QUANTS = ["q4_k_m", "q8_0", "Q5_K_S", "iq2_xs", "f16", "bf16"]
+_KNOWN_FORMATS = st.one_of(
+    st.sampled_from([*FORMAT_WORDS, "VLLM", "GGUF"]),
+    st.sampled_from(_QUANTS).map(lambda q: f"{q}-gguf"),
+    st.sampled_from(_QUANTS).map(lambda q: f"ollama-{q}"),
+)
+
+
+def _ordinary(word: str) -> bool:
+    """A part that is no format, quant, near-version or archive: free for any field."""
+    return not (
+        is_known_format(word)
+        or is_known_format(f"{word}-gguf")
+        or re.match(r"[vV][0-9]+\.", word)
+        or re.search(r"\.(tar|gz|tgz|zip|xz|zst|bz2)$", word, re.IGNORECASE)
+    )
+
+
+_WORD = st.from_regex(r"[A-Za-z][A-Za-z0-9._]{0,7}", fullmatch=True).filter(_ordinary)
+_WORDS = st.lists(_WORD, min_size=1, max_size=3).map("-".join)
+_MOMENT = st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)).map(
+    lambda m: m.replace(microsecond=0, tzinfo=UTC)
+)
+# pre-releases with '-' and with parts shaped like times: the version still reads back whole
+_PRE = st.lists(
+    st.sampled_from(["rc", "1", "10", "0", "alpha", "rc-1", "x-20250101-120000-b", "vllm"]),
+    max_size=3,
+)
+_VERSION = st.builds(
+    lambda a, b, c, pre: Version(a, b, c, tuple(pre)),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    _PRE,
+)
+_ARCHIVE = st.none() | st.sampled_from([*ARCHIVES, "TAR.GZ", "Zip"])
+
+
+@st.composite
+def _valid_fields(draw: st.DrawFn) -> dict[str, Any]:
+    trained = draw(st.none() | _MOMENT)
+    first = draw(st.booleans())
+    # a format that nothing anchors (first, or no training time) must be a known one
+    fmt = draw(_KNOWN_FORMATS if first or trained is None else (_KNOWN_FORMATS | _WORDS))
+    suffix = draw(st.sampled_from(["version"] if trained is None else ["version", "export", ""]))
+    return {
+        "base": draw(_WORD),
+        "config": draw(_WORDS),
+        "trained_at": trained,
+        "format": fmt,
+        "exported_at": draw(_MOMENT) if suffix == "export" else None,
+        "version": draw(_VERSION) if suffix == "version" else None,
+        "exporter_first": first,
+        "archive": draw(_ARCHIVE),
+    }
+
+
+@_PROPERTY
+@given(fields=_valid_fields())
+def test_build_then_parse_round_trips(fields: dict[str, Any]) -> None:
+    """Every plain, format-first, legacy and archive name built reads back as its fields."""
+    name = ArtifactName(**fields)
+    parsed = parse_name(str(name))
+    assert parsed == name
+    assert {key: getattr(parsed, key) for key in fields} == fields
+    assert str(parsed) == str(name)
+
+
+@_PROPERTY
+@given(fields=_valid_fields())
+def test_build_name_round_trips(fields: dict[str, Any]) -> None:
+    """The same through build_name, the function `tether name build` calls."""
+    exported = fields["exported_at"]
+    if fields["version"] is None and exported is None:
+        exported = datetime(2025, 9, 15, 12, 40, 51, tzinfo=UTC)  # build_name always suffixes
+    name = build_name(
+        fields["base"],
+        fields["config"],
+        fields["trained_at"],
+        fields["format"],
+        exported_at=exported,
+        version=fields["version"],
+        exporter_first=fields["exporter_first"],
+        archive=fields["archive"],
+    )
+    assert parse_name(str(name)) == name
+    assert (name.base, name.config, name.format, name.version) == (
+        fields["base"],
+        fields["config"],
+        fields["format"],
+        fields["version"],
+    )
+
+
+# Parts that tempt a misparse: formats, quants, times, versions and near-versions, archives.
+_TRICKY = st.sampled_from(
+    [
+        *("vllm", "gguf", "lora", "ollama", "onnx", "q4_k_m", "Q8_0", "f16"),
+        *("phi3", "cfg", "avro", "adapter", "custom", "r32", "v1", "v1.5"),
+        *("20250914", "132416", "20250915", "250000"),
+        *("20250914-132416", "20250915-124051", "20250915-124051", "20251399-250000"),
+        *("v2.0.0", "v10.0.0", "v2.0", "V2.0.0", "v02.0.0", "rc.1", "rc", "1"),
+        *("x.tar", "a.zip", "gz", "tar"),
+    ]
+)
+_TRICKY_NAMES = st.builds(
+    lambda head, anchor, tail, ext: "-".join([*head, *anchor, *tail]) + ext,
+    st.lists(_TRICKY, min_size=1, max_size=4),
+    st.sampled_from([[], ["20250914-132416"], ["v2.0.0"], ["20250914-132416", "vllm"]]),
+    st.lists(_TRICKY, max_size=3),
+    st.sampled_from(["", ".tar.gz", ".zip", ".TGZ"]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=_TRICKY_NAMES)
+def test_a_name_is_read_one_way_or_refused(text: str) -> None:
+    """Never misparse: a name either is refused or reads back as itself, and then a version-
+    shaped part is the version and a base is never a format (avro's `vllm-...-v2.0.0`)."""
+    try:
+        name = parse_name(text)
+    except InvalidNameError as exc:
+        assert exc.message.startswith(f"invalid name {text!r}: ") and exc.hint
+        return
+    assert str(name) == text
+    assert parse_name(str(name)) == name
+    assert not is_known_format(name.base)
+    stem = text[: -len(name.archive) - 1] if name.archive else text
+    if any(re.fullmatch(r"v[0-9]+\.[0-9]+\.[0-9]+", part) for part in stem.split("-")):
+        assert name.version is not None
+        assert f"-v{name.version}" in text
+    if name.trained_at is None or name.exporter_first:
+        assert is_known_format(name.format)
+    assert not any(re.fullmatch(r"[0-9]{8}", part) for part in name.format.split("-"))
+
+
+# --- latest across forms ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (
+            # read as format v10.0.0 / v9.0.0 and tied, alphabetical order picked v9
+            [f"vllm-{STEM}-v10.0.0.tar.gz", f"vllm-{STEM}-v9.0.0.tar.gz"],
+            f"vllm-{STEM}-v10.0.0.tar.gz",
+        ),
+        (
+            # a later training run beats a higher version of an older one
+            [
+                f"vllm-{STEM}-v2.0.1.tar.gz",
+                "vllm-phi3mini4k-minimal-r32-a64-e20-20250916-000000.tar.gz",
+                f"vllm-{STEM}-v2.0.0.tar.gz",
+            ],
+            "vllm-phi3mini4k-minimal-r32-a64-e20-20250916-000000.tar.gz",
+        ),
+        (
+            # archive and plain names of one run: ordered by their fields, not their spelling
+            [
+                f"ollama-q4_k_m-{STEM}-v2.0.0.tar.gz",
+                "phi3mini4k-minimal-r32-a64-e20-20250915-132416-q4_k_m-gguf-v2.0.1",
+                f"vllm-{STEM}.tar.gz",
+            ],
+            "phi3mini4k-minimal-r32-a64-e20-20250915-132416-q4_k_m-gguf-v2.0.1",
+        ),
+        (
+            # legacy names, no training time: by version
+            [
+                "phi3mini4k-minimal-vllm-v2.0.1",
+                "phi3mini4k-minimal-vllm-v10.0.0-rc.1",
+                "phi3mini4k-minimal-q4_k_m-gguf-v2.0.9",
+                "vllm-adapter-v99.0.0",  # refused, skipped
+            ],
+            "phi3mini4k-minimal-vllm-v10.0.0-rc.1",
+        ),
+    ],
+)
+def test_latest_across_forms(names: list[str], expected: str) -> None:
+    assert latest(names) == expected
+    assert latest(reversed(names)) == expected
+
+
+def test_latest_refuses_to_order_timed_against_untimed_names() -> None:
+    with pytest.raises(InvalidNameError) as info:
+        latest(["phi3mini4k-minimal-vllm-v2.0.1", f"vllm-{STEM}-v2.0.0.tar.gz"])
+    assert "cannot order 'phi3mini4k-minimal-vllm-v2.0.1' (no training time)" in (
+        info.value.message
+    )

@@ -4,8 +4,38 @@ Two grammars live here, each with a parser that refuses anything it cannot read 
 
 * git tags: ``v1.2.3``, ``model-v1.2.3``, ``export-v1.2.3`` carry a version, anything else
   is its own string; ``vfoo.bar.baz`` is *not* a version tag (avro-finetune's bug);
-* descriptive names ``<base>-<config>-<YYYYmmdd-HHMMSS>-<format>[-<suffix>]``, refusing
-  empty fields (``vllm--v2.0.0``) and picking the latest by time, never by alphabet.
+* descriptive names, ``-``-separated parts of ASCII letters, digits, ``.`` and ``_``, in
+  three forms, any of them ending in an archive extension (ARCHIVES: ``.tar.gz``, ...):
+
+  - format last: ``<base>-<config>-<YYYYmmdd-HHMMSS>-<format>[-<YYYYmmdd-HHMMSS>|-v<semver>]``
+    (``...-20250914-132416-q4_k_m-gguf-20250915-125110``, ``...-lora``); the training time
+    anchors the fields, so the format may be any parts (``vllm``, ``q4_k_m-gguf``, ``V_1``);
+  - format first, as avro's archives:
+    ``<format>-<base>-<config>-<YYYYmmdd-HHMMSS>[-<YYYYmmdd-HHMMSS>|-v<semver>]``
+    (``vllm-...-v2.0.0.tar.gz``, ``ollama-q4_k_m-...tar.gz``); ``format`` is the prefix as
+    written (``vllm``, ``ollama-q4_k_m``) and ``exporter_first`` says where it stood;
+  - no training time (legacy): ``<base>-<config>-<format>-v<semver>``
+    (``phi3mini4k-minimal-q4_k_m-gguf-v2.0.1``) or ``<format>-<base>-<config>-v<semver>``.
+
+  A format not anchored by the training time before it must be a known one: FORMAT_WORDS,
+  ``<quant>-gguf`` or ``ollama-<quant>`` (``<quant>`` a llama.cpp type: q4_k_m, q8_0, f16).
+  Four rules make every name read one way, and anything else is refused with its reason:
+
+  1. a name whose first part is a known format is format first: a base is never a format,
+     so ``vllm-...-v2.0.0`` is never base ``vllm``, format ``v2.0.0``;
+  2. the first ``YYYYmmdd-HHMMSS`` pair or ``v<N>.<N>.<N>`` part, whichever comes first,
+     ends the base and config: it is the training time, or the version (no training time);
+  3. the longest known format wins (``q4_k_m-gguf`` over ``gguf``), and base and config
+     are one part and the rest before it;
+  4. a part that nearly spells a version (``v2.0``, ``V2.0.0``) or a date with no time
+     (``20250915``) is refused where a format would be, never kept as one.
+
+  So ``phi3-avro-vllm-custom-v2.0.0`` is refused (no known format before the version:
+  config and format cannot be told apart), and so is ``vllm-adapter-20250915`` (a date with
+  no time is neither a training nor an export time). ArtifactName refuses fields whose name
+  would read back differently, so parse_name(str(name)) == name for every name it makes
+  (tests/test_naming.py: test_build_then_parse_round_trips). ``latest`` picks by parsed
+  times and versions, never by text. docs/spine.md ("Descriptive names") has the table.
 
 Versions inside them are tether.versioning's strict SemVer.
 """
@@ -13,16 +43,15 @@ Versions inside them are tether.versioning's strict SemVer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tether.errors import InvalidNameError, InvalidTagError, InvalidVersionError, shorten
 from tether.versioning import (
     EXPORT_TAG_PREFIX,
     RELEASE_TAG_PREFIX,
-    RELEASE_VERSION_PATTERN,
     Version,
     as_version,
     match_semver,
@@ -35,12 +64,15 @@ if TYPE_CHECKING:
     import logging
 
 __all__ = [
+    "ARCHIVES",
+    "FORMAT_WORDS",
     "NAME_GRAMMAR",
     "TAG_KINDS",
     "ArtifactName",
     "Tag",
     "build_name",
     "format_timestamp",
+    "is_known_format",
     "latest",
     "parse_name",
     "parse_tag",
@@ -125,25 +157,25 @@ def parse_tag(tag: str, *, require_semver: bool = False) -> Tag:
 
 _STAMP_FORMAT = "%Y%m%d-%H%M%S"
 _FIELD = r"[A-Za-z0-9][A-Za-z0-9._]*"
-_STAMP = r"[0-9]{8}-[0-9]{6}"
 _FIELD_RE = re.compile(_FIELD)
-_STAMP_RE = re.compile(_STAMP)
+_STAMP_RE = re.compile(r"[0-9]{8}-[0-9]{6}")
 _DATE_PART = re.compile(r"[0-9]{8}")
 _TIME_PART = re.compile(r"[0-9]{6}")
-# The first YYYYmmdd-HHMMSS is the training time (a config may not hold one); the config is
-# matched lazily and each suffix strictly, so `-v<semver>` with hyphens in its pre-release
-# reads back. ArtifactName also checks that its own str() reads back, as a backstop.
-_NAME_RE = re.compile(
-    rf"(?P<base>{_FIELD})-(?P<config>{_FIELD}(?:-{_FIELD})*?)-(?P<trained>{_STAMP})"
-    rf"-(?P<format>{_FIELD})"
-    rf"(?:-(?P<exported>{_STAMP})|-v(?P<version>{RELEASE_VERSION_PATTERN}))?"
-)
+# A part spelling v<MAJOR>.<MINOR>.<PATCH> starts the version (its pre-release may go on
+# with '-'); one nearly that (v2.0, V2.0.0) is refused, not read as a format
+# (tests/test_naming.py: test_a_name_is_read_one_way_or_refused).
+_VERSION_START = re.compile(r"v[0-9]+\.[0-9]+\.[0-9]+")
+_NEAR_VERSION = re.compile(r"[vV][0-9]+\.")
+# llama.cpp's quantization types (q4_k_m, q8_0, iq2_xs, f16): <quant>-gguf, ollama-<quant>.
+_QUANT = re.compile(r"i?q[1-8](?:_[0-9a-z]+)*|f16|f32|bf16", re.IGNORECASE)
+# The vocabulary that finds a format no training time anchors; a base is never one
+# (test_format_first_is_never_read_as_base_and_format).
+FORMAT_WORDS = ("vllm", "gguf", "lora", "onnx", "ollama", "safetensors", "mlx", "awq", "gptq")
+ARCHIVES = ("tar.gz", "tar.zst", "tar.xz", "tar.bz2", "tgz", "tar", "zip")
 _NAME_MAX = 255  # a file name limit; the grammar is no use if the name cannot be a file
 NAME_GRAMMAR = "<base>-<config>-<YYYYmmdd-HHMMSS>-<format>[-<YYYYmmdd-HHMMSS>|-v<semver>]"
-_NAME_HINT = (
-    f"a name is {NAME_GRAMMAR}, fields of ASCII letters, digits, '.' and '_' "
-    "(the config may join such parts with '-')"
-)
+_KNOWN = f"{', '.join(FORMAT_WORDS)}, <quant>-gguf, ollama-<quant>"
+_NAME_HINT = f"write {NAME_GRAMMAR}; tether name --help shows the other forms"
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -178,6 +210,55 @@ def _to_utc(moment: Any, field: str) -> datetime:
     return moment.replace(microsecond=0, tzinfo=timezone.utc)
 
 
+def is_known_format(text: str) -> bool:
+    """Whether ``text`` is in the format vocabulary: FORMAT_WORDS, ``<quant>-gguf``,
+    ``ollama-<quant>`` (case-insensitive)."""
+    return _known_format(text.split("-"))
+
+
+def _known_format(parts: Sequence[str]) -> bool:
+    if len(parts) == 1:
+        return parts[0].lower() in FORMAT_WORDS
+    if len(parts) == 2:
+        first, second = (part.lower() for part in parts)
+        return bool(
+            (second == "gguf" and _QUANT.fullmatch(first))
+            or (first == "ollama" and _QUANT.fullmatch(second))
+        )
+    return False
+
+
+def _leading_format(parts: Sequence[str]) -> int:
+    """How many parts the known format at the start takes (the longest wins), 0 if none."""
+    return next((n for n in (2, 1) if len(parts) >= n and _known_format(parts[:n])), 0)
+
+
+def _trailing_format(parts: Sequence[str]) -> int:
+    """How many parts the known format at the end takes (the longest wins), 0 if none."""
+    return next((n for n in (2, 1) if len(parts) >= n and _known_format(parts[-n:])), 0)
+
+
+def _is_stamp(parts: Sequence[str], i: int) -> bool:
+    return (
+        i + 1 < len(parts)
+        and bool(_DATE_PART.fullmatch(parts[i]))
+        and bool(_TIME_PART.fullmatch(parts[i + 1]))
+    )
+
+
+def _first_stamp(parts: Sequence[str]) -> int | None:
+    """Index of the first ``YYYYmmdd``, ``HHMMSS`` pair of ``-``-separated parts."""
+    return next((i for i in range(len(parts)) if _is_stamp(parts, i)), None)
+
+
+def _split_archive(text: str) -> tuple[str, str | None]:
+    lower = text.lower()
+    for ext in ARCHIVES:
+        if lower.endswith("." + ext):
+            return text[: -len(ext) - 1], text[-len(ext) :]
+    return text, None
+
+
 def _check_field(value: Any, field: str, *, dashes: bool = False) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{field} must be a string, got {value!r}")
@@ -188,7 +269,7 @@ def _check_field(value: Any, field: str, *, dashes: bool = False) -> str:
     if not dashes and "-" in value:
         raise InvalidNameError(
             f"invalid {field} {shorten(value)}: it must not contain '-' (names split on it)",
-            "use '_' or '.' instead, e.g. q4_k_m.gguf",
+            "use '_' or '.' instead, e.g. phi3_mini",
         )
     for part in parts:
         if not (part.isascii() and _FIELD_RE.fullmatch(part)):
@@ -199,7 +280,174 @@ def _check_field(value: Any, field: str, *, dashes: bool = False) -> str:
                 else f"{part!r} does not start with a letter or digit"
             )
             raise InvalidNameError(f"invalid {field} {shorten(value)}: {what}", _NAME_HINT)
+    if _split_archive(value)[1] is not None:
+        raise InvalidNameError(
+            f"invalid {field} {shorten(value)}: it ends in an archive extension",
+            "pass the extension as the archive (--archive), not inside a field",
+        )
     return value
+
+
+class _Fields(NamedTuple):
+    base: str
+    config: str
+    trained_at: datetime | None
+    format: str
+    exported_at: datetime | None
+    version: Version | None
+    exporter_first: bool
+    archive: str | None
+
+
+def _refuse(reason: str) -> InvalidNameError:
+    return InvalidNameError(reason, _NAME_HINT)
+
+
+def _why_not_characters(text: str) -> str | None:
+    bad = next((c for c in text if not (c.isascii() and (c.isalnum() or c in "._-"))), None)
+    if bad is not None:
+        return f"unsafe character {bad!r}"
+    if text.startswith("-") or text.endswith("-") or "--" in text:
+        return "it has an empty field (leading, trailing or double '-')"
+    odd = next((part for part in text.split("-") if part[0] in "._"), None)
+    if odd is not None:
+        return f"field {odd!r} does not start with a letter or digit"
+    return None
+
+
+def _read_version(parts: Sequence[str]) -> Version:
+    text = "-".join(parts)
+    try:
+        return parse_version(text)
+    except InvalidVersionError as exc:
+        raise _refuse(exc.message) from None
+
+
+def _split(text: str) -> _Fields:
+    """The fields of ``text``, or InvalidNameError whose message is the reason alone."""
+    why = _why_not_characters(text)
+    if why is not None:
+        raise _refuse(why)
+    if parse_tag(text).is_semver:
+        raise InvalidNameError(
+            "it is a git tag, not an artifact name", f"read it with: tether version parse {text}"
+        )
+    stem, archive = _split_archive(text)
+    why = _why_not_characters(stem) if stem else "it has nothing before the archive extension"
+    if why is not None:
+        raise _refuse(why)
+    parts = stem.split("-")
+    lead = _leading_format(parts)  # rule 1: a base is never a format
+    start = lead
+    where = f"after the format {'-'.join(parts[:lead])!r}, " if lead else ""
+    end = next(
+        (
+            i
+            for i in range(start, len(parts))
+            if _is_stamp(parts, i) or _VERSION_START.fullmatch(parts[i])
+        ),
+        None,
+    )
+    if end is None:
+        date = next((p for p in parts[start:] if _DATE_PART.fullmatch(p)), None)
+        if date is not None:
+            raise _refuse(
+                f"{date!r} is a date with no time: it cannot be read as a training or an export "
+                "time (YYYYmmdd-HHMMSS), and with no -v<semver> nothing else says when it was made"
+            )
+        raise _refuse(f"{where}it has no YYYYmmdd-HHMMSS training time and no -v<semver> version")
+    if _is_stamp(parts, end):
+        return _split_trained(parts, lead, end, where, archive)
+    return _split_untrained(parts, lead, end, where, archive)
+
+
+def _split_trained(
+    parts: list[str], lead: int, end: int, where: str, archive: str | None
+) -> _Fields:
+    stamp = f"{parts[end]}-{parts[end + 1]}"
+    head = parts[lead:end]
+    if len(head) < 2:
+        raise _refuse(f"{where}it needs a base and a config before the training time {stamp}")
+    trained = parse_timestamp(stamp, field="training time")
+    tail = parts[end + 2 :]
+    at = next((i for i, part in enumerate(tail) if _VERSION_START.fullmatch(part)), None)
+    version = _read_version(tail[at:]) if at is not None else None
+    rest = tail[:at] if at is not None else tail
+    exported = None
+    if len(rest) >= 2 and _is_stamp(rest, len(rest) - 2):
+        exported = parse_timestamp("-".join(rest[-2:]), field="export time")
+        rest = rest[:-2]
+    if exported is not None and version is not None:
+        raise _refuse(
+            f"it has an export time {format_timestamp(exported)} and a version {version}: "
+            "a name has one or the other"
+        )
+    if lead:
+        if rest:
+            raise _refuse(
+                f"{where}only an export time or -v<semver> may follow the training time "
+                f"{stamp}, not {'-'.join(rest)!r} (the format comes first or last, not both)"
+            )
+        fmt = "-".join(parts[:lead])
+    else:
+        if not rest:
+            after = (
+                ""
+                if exported is None and version is None
+                else " before the " + ("export time" if exported is not None else "version")
+            )
+            raise _refuse(f"it has no format after the training time {stamp}{after}")
+        fmt = "-".join(rest)
+        _check_format_parts(rest, f"after the training time {stamp}, the format {fmt!r}")
+    return _Fields(
+        head[0], "-".join(head[1:]), trained, fmt, exported, version, bool(lead), archive
+    )
+
+
+def _check_format_parts(parts: Sequence[str], what: str) -> None:
+    if _first_stamp(parts) is not None:
+        raise _refuse(
+            f"{what} holds a YYYYmmdd-HHMMSS time, which can only be the export time at the end"
+        )
+    date = next((part for part in parts if _DATE_PART.fullmatch(part)), None)
+    if date is not None:
+        raise _refuse(
+            f"{what} holds {date!r}, a date with no time: it cannot be read as the export "
+            "time (YYYYmmdd-HHMMSS)"
+        )
+    near = next((part for part in parts if _NEAR_VERSION.match(part)), None)
+    if near is not None:
+        raise _refuse(
+            f"{what} holds {near!r}, which looks like a version but is not v<MAJOR>.<MINOR>.<PATCH>"
+        )
+
+
+def _split_untrained(
+    parts: list[str], lead: int, end: int, where: str, archive: str | None
+) -> _Fields:
+    version = _read_version(parts[end:])
+    head = parts[lead:end]
+    if lead:
+        if len(head) < 2:
+            shown = f"{'-'.join(head)!r} is one field" if head else "nothing comes"
+            raise _refuse(f"{where}{shown} before the version: it needs <base>-<config>")
+        base, config, fmt = head[0], "-".join(head[1:]), "-".join(parts[:lead])
+    else:
+        n = _trailing_format(head)
+        if n == 0:
+            known = next((p for p in head[1:] if _known_format([p])), None)
+            seen = (
+                f"; {known!r} is a known format but does not come last" if known is not None else ""
+            )
+            raise _refuse(
+                f"it has no training time and no known format before -v{version} "
+                f"({_KNOWN}): cannot tell the config from the format{seen}"
+            )
+        fmt = "-".join(head[-n:])
+        if len(head) - n < 2:
+            raise _refuse(f"it needs a base and a config before the format {fmt!r}")
+        base, config = head[0], "-".join(head[1:-n])
+    return _Fields(base, config, None, fmt, None, version, bool(lead), archive)
 
 
 @dataclass(frozen=True)
@@ -207,27 +455,52 @@ class ArtifactName:
     """A descriptive artifact name; ``str()`` builds it and ``parse_name`` reads it back.
 
     Datetimes are stored in UTC to the second (naive ones are taken as UTC), because that is
-    all the name holds. A name has at most one suffix: an export time or a version.
+    all the name holds. A name has at most one suffix: an export time or a version; a name
+    with no training time has a version. ``exporter_first`` puts the format at the front
+    (``vllm-<base>-...``), ``archive`` ends the name (``tar.gz``, as written).
     """
 
     base: str
     config: str
-    trained_at: datetime
+    trained_at: datetime | None
     format: str
     exported_at: datetime | None = None
     version: Version | None = None
+    exporter_first: bool = False
+    archive: str | None = None
 
     def __post_init__(self) -> None:
         _check_field(self.base, "base")
+        if _known_format([self.base]):
+            raise InvalidNameError(
+                f"invalid base {self.base!r}: it is an export format, and a name that starts "
+                "with one is read format first",
+                "name the base model (e.g. phi3mini4k); put the format in --format",
+            )
         _check_field(self.config, "config", dashes=True)
-        if _first_stamp(self.config.split("-")) is not None:
+        parts = self.config.split("-")
+        if _first_stamp(parts) is not None:
             raise InvalidNameError(
                 f"invalid config {self.config!r}: it holds a YYYYmmdd-HHMMSS time, and the "
                 "first such time in a name is the training time",
                 "drop the time from the config, or join its parts with '_' or '.'",
             )
-        _check_field(self.format, "format")
-        object.__setattr__(self, "trained_at", _to_utc(self.trained_at, "trained_at"))
+        bad = next((part for part in parts if _VERSION_START.fullmatch(part)), None)
+        if bad is not None:
+            raise InvalidNameError(
+                f"invalid config {self.config!r}: its part {bad!r} would start the version",
+                "drop the version from the config, or join it with '_' (e.g. data_v1.0.0)",
+            )
+        _check_field(self.format, "format", dashes=True)
+        if (self.trained_at is None or self.exporter_first) and not is_known_format(self.format):
+            where = "first" if self.exporter_first else "in a name without a training time"
+            raise InvalidNameError(
+                f"invalid format {self.format!r}: {where}, only a known format ({_KNOWN}) can "
+                "be told from the base and config",
+                "give a training time and put the format last, or use a known format",
+            )
+        if self.trained_at is not None:
+            object.__setattr__(self, "trained_at", _to_utc(self.trained_at, "trained_at"))
         if self.exported_at is not None:
             object.__setattr__(self, "exported_at", _to_utc(self.exported_at, "exported_at"))
         if self.version is not None:
@@ -240,26 +513,67 @@ class ArtifactName:
                 f"(exported_at {format_timestamp(self.exported_at)}, version {self.version})",
                 "pass a version for tagged builds, an export time otherwise",
             )
+        if self.trained_at is None and self.version is None:
+            raise InvalidNameError(
+                "a name without a training time needs a version (a lone time would be read "
+                "as the training time)",
+                "pass a semver tag such as v2.0.1, or the training time",
+            )
+        if not isinstance(self.exporter_first, bool):
+            raise TypeError(f"exporter_first must be a bool, got {self.exporter_first!r}")
+        if self.archive is not None and (
+            not isinstance(self.archive, str) or self.archive.lower() not in ARCHIVES
+        ):
+            raise InvalidNameError(
+                f"invalid archive extension {shorten(self.archive)}",
+                f"use one of {', '.join(ARCHIVES)}",
+            )
+        self._check_reads_back()
+
+    def _check_reads_back(self) -> None:
+        # The backstop of parse(build(fields)) == fields: tests/test_naming.py's property test.
         text = str(self)
         if len(text) > _NAME_MAX:
             raise InvalidNameError(
                 f"name {shorten(text)} is {len(text)} characters, over {_NAME_MAX}",
                 "shorten the base, config or format",
             )
-        match = _NAME_RE.fullmatch(text)
-        if match is None or match.group("config") != self.config:
+        try:
+            got = _split(text)
+        except InvalidNameError as exc:
             raise InvalidNameError(
-                f"name {shorten(text)} would not read back as config {self.config!r}",
-                "avoid config parts that look like YYYYmmdd-HHMMSS timestamps or versions",
-            )
+                f"name {shorten(text)} would not read back: {exc.message}", exc.hint
+            ) from None
+        want = self._fields()
+        for field, mine, read in zip(_Fields._fields, want, got, strict=True):
+            if mine != read:
+                raise InvalidNameError(
+                    f"name {shorten(text)} would read back with {field} {read!r}, not {mine!r}",
+                    "avoid fields that look like formats, times or versions next to them",
+                )
+
+    def _fields(self) -> _Fields:
+        return _Fields(
+            self.base,
+            self.config,
+            self.trained_at,
+            self.format,
+            self.exported_at,
+            self.version,
+            self.exporter_first,
+            self.archive,
+        )
 
     def __str__(self) -> str:
-        text = f"{self.base}-{self.config}-{format_timestamp(self.trained_at)}-{self.format}"
+        stamp = [format_timestamp(self.trained_at)] if self.trained_at is not None else []
+        body = [self.base, self.config, *stamp]
+        parts = [self.format, *body] if self.exporter_first else [*body, self.format]
         if self.exported_at is not None:
-            text += f"-{format_timestamp(self.exported_at)}"
+            parts.append(format_timestamp(self.exported_at))
         elif self.version is not None:
-            text += f"-v{self.version}"
-        return text
+            parts.append(f"v{self.version}")
+        text = "-".join(parts)
+        return f"{text}.{self.archive}" if self.archive is not None else text
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (times as ISO 8601 UTC)."""
@@ -267,10 +581,12 @@ class ArtifactName:
             "name": str(self),
             "base": self.base,
             "config": self.config,
-            "trained_at": self.trained_at.isoformat(),
+            "trained_at": self.trained_at.isoformat() if self.trained_at else None,
             "format": self.format,
             "exported_at": self.exported_at.isoformat() if self.exported_at else None,
             "version": str(self.version) if self.version is not None else None,
+            "exporter_first": self.exporter_first,
+            "archive": self.archive,
         }
 
 
@@ -280,18 +596,22 @@ _SEMVERISH_TAG = re.compile(r"(?:model-|export-)?v[0-9]")
 def build_name(
     base: str,
     config: str,
-    trained_at: datetime,
+    trained_at: datetime | None,
     fmt: str,
     *,
     exported_at: datetime | None = None,
     version: str | Version | None = None,
     tag: str | None = None,
+    exporter_first: bool = False,
+    archive: str | None = None,
 ) -> ArtifactName:
     """Name an artifact: a semver ``tag`` (or ``version``) gives ``-v<version>``, else
     ``-<export time>`` (``exported_at``, default now in UTC).
 
     ``exported_at`` is the fallback for untagged runs, so CI may always pass it with the
     tag; ``version`` with ``exported_at``, or with ``tag``, is a contradiction and refused.
+    With no ``trained_at`` (a legacy name) a version is required. ``exporter_first`` puts
+    the format first; ``archive`` (``tar.gz`` or ``.tar.gz``) ends the name.
     """
     if version is not None and exported_at is not None:
         raise InvalidNameError(
@@ -311,44 +631,20 @@ def build_name(
             _log().warning(
                 "tag %r looks like a version tag but is not semver; naming by export time", tag
             )
+    if isinstance(archive, str) and archive.startswith("."):
+        archive = archive[1:]
+    extra: dict[str, Any] = {"exporter_first": exporter_first, "archive": archive}
     if version is not None:
-        return ArtifactName(base, config, trained_at, fmt, version=as_version(version))
+        return ArtifactName(base, config, trained_at, fmt, version=as_version(version), **extra)
+    if trained_at is None:
+        raise InvalidNameError(
+            "a name without a training time needs a version"
+            + (f"; tag {tag!r} is not a semver tag" if tag is not None else ""),
+            "pass a semver tag such as v2.0.1, or the training time",
+        )
     if exported_at is None:
         exported_at = datetime.now(timezone.utc)
-    return ArtifactName(base, config, trained_at, fmt, exported_at=exported_at)
-
-
-def _first_stamp(parts: list[str]) -> int | None:
-    """Index of the first ``YYYYmmdd``, ``HHMMSS`` pair of ``-``-separated parts."""
-    for i in range(len(parts) - 1):
-        if _DATE_PART.fullmatch(parts[i]) and _TIME_PART.fullmatch(parts[i + 1]):
-            return i
-    return None
-
-
-def _why_not_name(text: str) -> str:
-    bad = next((c for c in text if not (c.isascii() and (c.isalnum() or c in "._-"))), None)
-    if bad is not None:
-        return f"unsafe character {bad!r}"
-    if text.startswith("-") or text.endswith("-") or "--" in text:
-        return "it has an empty field (leading, trailing or double '-')"
-    parts = text.split("-")
-    odd = next((part for part in parts if part[0] in "._"), None)
-    if odd is not None:
-        return f"field {odd!r} does not start with a letter or digit"
-    first = _first_stamp(parts)
-    if first is None:
-        return "it has no YYYYmmdd-HHMMSS training time"
-    stamp = f"{parts[first]}-{parts[first + 1]}"
-    if first < 2:
-        return f"it needs a base and a config before the training time {stamp}"
-    tail = "-".join(parts[first + 2 :])
-    if not tail:
-        return f"it has no format after the training time {stamp}"
-    return (
-        f"after the training time {stamp}, {tail!r} is not "
-        "<format>[-<YYYYmmdd-HHMMSS>|-v<semver>] (a format holds no '-')"
-    )
+    return ArtifactName(base, config, trained_at, fmt, exported_at=exported_at, **extra)
 
 
 def parse_name(text: str) -> ArtifactName:
@@ -359,21 +655,9 @@ def parse_name(text: str) -> ArtifactName:
         raise InvalidNameError("invalid name '': it is empty", _NAME_HINT)
     if len(text) > _NAME_MAX:
         raise InvalidNameError(f"invalid name {text[:40]!r}...: over {_NAME_MAX} characters")
-    match = _NAME_RE.fullmatch(text)
-    if match is None or _first_stamp(match.group("config").split("-")) is not None:
-        raise InvalidNameError(f"invalid name {text!r}: {_why_not_name(text)}", _NAME_HINT)
     try:
-        trained = parse_timestamp(match.group("trained"), field="training time")
-        exported = match.group("exported")
-        return ArtifactName(
-            match.group("base"),
-            match.group("config"),
-            trained,
-            match.group("format"),
-            exported_at=parse_timestamp(exported, field="export time") if exported else None,
-            version=parse_version(match.group("version")) if match.group("version") else None,
-        )
-    except (InvalidNameError, InvalidVersionError) as exc:
+        return ArtifactName(*_split(text))
+    except InvalidNameError as exc:
         raise InvalidNameError(f"invalid name {text!r}: {exc.message}", exc.hint) from None
 
 
@@ -392,6 +676,8 @@ def latest(names: Iterable[str]) -> str:
 
     Unparsable names (other files in a listing) are skipped if at least one name parses;
     exact ties fall back to the name text so the answer does not depend on input order.
+    Names without a training time (legacy ``-v<semver>`` ones) are ordered by version, and
+    refused next to timed ones: which is newer cannot be read from the names.
     """
     if isinstance(names, str):
         raise TypeError("latest takes an iterable of names, not one string")
@@ -408,6 +694,14 @@ def latest(names: Iterable[str]) -> str:
             raise InvalidNameError("no names to choose the latest from", _NAME_HINT)
         raise InvalidNameError(
             f"none of the {len(errors)} names parse; first: {errors[0].message}", _NAME_HINT
+        )
+    timed = next((text for name, text in parsed if name.trained_at is not None), None)
+    untimed = next((text for name, text in parsed if name.trained_at is None), None)
+    if timed is not None and untimed is not None:
+        raise InvalidNameError(
+            f"cannot order {untimed!r} (no training time) against {timed!r} (trained at a "
+            "time): the names do not say which is newer",
+            "compare names of one kind: all with a training time, or all without",
         )
     return max(parsed, key=lambda item: (*_recency(item[0]), item[1]))[1]
 

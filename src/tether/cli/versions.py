@@ -88,16 +88,30 @@ def name() -> None:
     """Build, parse and pick descriptive artifact names.
 
     \b
-    Layout: <base>-<config>-<YYYYmmdd-HHMMSS>-<format>[-<YYYYmmdd-HHMMSS>|-v<semver>]
-    e.g.    phi3mini4k-minimal-r32-a64-e20-20250914-132416-vllm-20250915-124051
+    Format last:  <base>-<config>-<YYYYmmdd-HHMMSS>-<format>[-<YYYYmmdd-HHMMSS>|-v<semver>]
+                  phi3mini4k-minimal-r32-a64-e20-20250914-132416-q4_k_m-gguf-20250915-125110
+    Format first: <format>-<base>-<config>-<YYYYmmdd-HHMMSS>[-<YYYYmmdd-HHMMSS>|-v<semver>]
+                  ollama-q4_k_m-phi3mini4k-minimal-20250915-132416-v2.0.0.tar.gz
+    No time:      <base>-<config>-<format>-v<semver>    phi3mini4k-minimal-vllm-v2.0.1
+    Any form may end in an archive extension: .tar.gz, .tgz, .tar, .zip, ...
+    \b
+    A format first, or in a name with no training time, must be a known one
+    (vllm, gguf, <quant>-gguf, ollama-<quant>, lora, onnx, ...); a name that cannot be
+    read without guessing is refused with the reason.
     """
 
 
 @name.command("build")
 @click.option("--base", required=True, help="Base model, without '-' (e.g. phi3mini4k).")
 @click.option("--config", required=True, help="Training config, '-' allowed (e.g. minimal-r32).")
-@click.option("--trained-at", required=True, help="Training time, UTC YYYYmmdd-HHMMSS.")
-@click.option("--format", "fmt", required=True, help="Export format, without '-' (e.g. vllm).")
+@click.option(
+    "--trained-at",
+    default=None,
+    help="Training time, UTC YYYYmmdd-HHMMSS; omit only for a legacy name (needs a semver --tag).",
+)
+@click.option(
+    "--format", "fmt", required=True, help="Export format, '-' allowed (e.g. vllm, q4_k_m-gguf)."
+)
 @click.option(
     "--exported-at",
     default=None,
@@ -108,17 +122,34 @@ def name() -> None:
     default=None,
     help="Git tag; a semver tag (v1.2.3, model-v1.2.3) names the build -v<version>.",
 )
+@click.option(
+    "--exporter-first",
+    is_flag=True,
+    help="Put the format first, as archives do (vllm-<base>-..., ollama-q4_k_m-<base>-...).",
+)
+@click.option(
+    "--archive", default=None, metavar="EXT", help="End the name in an archive extension (tar.gz)."
+)
 def name_build(
-    base: str, config: str, trained_at: str, fmt: str, exported_at: str | None, tag: str | None
+    base: str,
+    config: str,
+    trained_at: str | None,
+    fmt: str,
+    exported_at: str | None,
+    tag: str | None,
+    exporter_first: bool,
+    archive: str | None,
 ) -> None:
     """Print a descriptive name; a semver --tag replaces the export time with -v<version>."""
     name_ = build_name(
         base,
         config,
-        parse_timestamp(trained_at, field="--trained-at"),
+        parse_timestamp(trained_at, field="--trained-at") if trained_at is not None else None,
         fmt,
         exported_at=parse_timestamp(exported_at, field="--exported-at") if exported_at else None,
         tag=tag,
+        exporter_first=exporter_first,
+        archive=archive,
     )
     click.echo(str(name_))
 
@@ -127,7 +158,9 @@ def name_build(
 @click.argument("name_text", metavar="NAME")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (times in ISO 8601 UTC).")
 def name_parse(name_text: str, as_json: bool) -> None:
-    """Split NAME into base, config, training time, format and export time or version."""
+    """Split NAME into base, config, training time, format, export time or version, and
+    where the format stands and the archive extension; refuse it, with the reason, when
+    its fields cannot be told apart without guessing."""
     fields = parse_name(name_text).to_dict()
     if not as_json:
         fields.pop("name")
@@ -140,6 +173,7 @@ def name_latest(names: tuple[str, ...]) -> None:
     """Print the most recent NAME by training time, then export time or version.
 
     Never alphabetical; names that do not parse are skipped if any other name parses.
+    Names without a training time are ordered by version and not mixed with timed ones.
     """
     click.echo(latest(names))
 
