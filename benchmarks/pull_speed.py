@@ -26,6 +26,11 @@ from the parent, process start included):
 and on unshaped loopback from the registry: tether-default (one stream there), tether
 with 8 streams, raw GET + fsync, and with --baseline-src the tether of another tree.
 
+Through the cap each pull also reports the TCP connections it opened (nginx's log): each
+new one starts with a second's worth at full speed, so a client that opens more gets more.
+And for each mode the longest time the machine spent with every task stalled on I/O
+during one of its pulls (/proc/pressure/io, "full"): other jobs' disk writes stall fsync.
+
     .venv/bin/python benchmarks/pull_speed.py [--runs 3] [--rate 20m] [--quick]
         [--baseline-src DIR] [--modes tether,aria2c] [--no-capped] [--no-loopback]
 
@@ -122,6 +127,21 @@ class Site:
     label: str
     url: str  # the tether store URL (through the proxy, or direct)
     blob_urls: dict[str, list[str]]  # release name -> one plain GET URL per file
+    connections_log: Path | None = None  # nginx's line per closed client connection
+
+
+def _log_size(path: Path | None) -> int:
+    return path.stat().st_size if path is not None and path.exists() else 0
+
+
+def io_stalled() -> float:
+    """Seconds so far that every task of this machine waited on I/O (0 without PSI)."""
+    try:
+        lines = Path("/proc/pressure/io").read_text().splitlines()
+    except OSError:
+        return 0.0
+    full = next((line for line in lines if line.startswith("full")), "")
+    return int(full.rpartition("total=")[2] or 0) / 1e6
 
 
 def pull(mode: str, site: Site, release: Release, work: Path) -> dict[str, float]:
@@ -153,10 +173,17 @@ def pull(mode: str, site: Site, release: Release, work: Path) -> dict[str, float
         command = [sys.executable, __file__, "--child", mode, str(target)]
         command += site.blob_urls[release.name]
     os.sync()  # start from clean writeback, untimed
+    logged, stalled = _log_size(site.connections_log), io_stalled()
     start = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
-    result = {"wall": wall, "seconds": wall, "max_rss_mib": 0.0}
+    result = {"wall": wall, "seconds": wall, "max_rss_mib": 0.0, "connections": 0.0}
+    result["io_stall"] = io_stalled() - stalled
+    if site.connections_log is not None:  # each new connection gets nginx's first second
+        time.sleep(0.3)  # nginx logs a session once both its sides closed
+        with open(site.connections_log, "rb") as log:
+            log.seek(logged)
+            result["connections"] = float(len(log.read().splitlines()))
     if mode != "aria2c":
         result.update(json.loads(done.stdout.strip().splitlines()[-1]))
         result["wall"] = wall
@@ -190,14 +217,19 @@ def compare(
         walls = [round(r["wall"], 2) for r in results[mode]]
         rss = max(r["max_rss_mib"] for r in results[mode])
         inner = f"(in-process {median(mode, 'seconds'):6.2f} s)" if rss else " " * 24
+        conns = sorted({int(r["connections"]) for r in results[mode]})
+        stall = max(r["io_stall"] for r in results[mode])
         print(
             f"  {mode:15} {median(mode):7.2f} s {inner} {mib / median(mode):7.1f} MiB/s"
             + (f"  peak RSS {rss:4.0f} MiB" if rss else "")
+            + (f"  connections {'/'.join(map(str, conns))}" if any(conns) else "")
+            + (f"  I/O-stalled up to {stall:.1f} s" if stall >= 0.05 else "")
             + f"  {walls}"
         )
     return (
         {mode: median(mode) for mode in modes}
         | {f"{mode}:in": median(mode, "seconds") for mode in modes}
+        | {f"{mode}:conns": max(r["connections"] for r in results[mode]) for mode in modes}
         | {"rss": max(r["max_rss_mib"] for r in results[modes[0]])}
     )
 
@@ -215,7 +247,7 @@ def start_nginx(
     folder: Path, upstreams: dict[str, str], rate: str
 ) -> tuple[subprocess.Popen, dict[str, str]]:
     """nginx's stream proxy on 127.0.0.1, one port per upstream, each client connection
-    capped at ``rate`` bytes/s."""
+    capped at ``rate`` bytes/s; folder/connections.log gets a line per closed connection."""
     from tests.servers import free_port
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -230,7 +262,8 @@ def start_nginx(
         f"daemon off;\nworker_processes 2;\npid {folder}/nginx.pid;\n"
         f"error_log {folder}/error.log warn;\n"
         "events { worker_connections 1024; }\n"
-        f"stream {{\n{servers}}}\n"
+        "stream {\n  log_format conn '$server_port $bytes_sent $session_time';\n"
+        f"  access_log {folder}/connections.log conn;\n{servers}}}\n"
     )
     process = subprocess.Popen(
         ["nginx", "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", "stderr"],
@@ -369,6 +402,8 @@ def main() -> None:
             oci_site(f"registry via {cap}", proxied["oci"], registry.url, releases),
             s3_site(f"SeaweedFS via {cap}", f"http://{proxied['s3']}", releases),
         ]
+        for site in capped:
+            site.connections_log = work / "nginx" / "connections.log"
         summary = []
         for site in [] if args.no_capped else capped:
             for release in releases:
@@ -381,7 +416,9 @@ def main() -> None:
             print(
                 f"  {label}, {name}: aria2c/tether {_ratio(m, 'aria2c')} (>= 0.9), "
                 f"tether-1/tether {_ratio(m, 'tether-1')} (>= 4), "
-                f"raw/tether {_ratio(m, 'raw')}; peak RSS of tether {m['rss']:.0f} MiB"
+                f"raw/tether {_ratio(m, 'raw')}; peak RSS of tether {m['rss']:.0f} MiB; "
+                f"connections: tether {m.get('tether:conns', 0):.0f}, "
+                f"aria2c {m.get('aria2c:conns', 0):.0f}"
             )
         if args.no_loopback:
             return

@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -20,10 +21,11 @@ from typing import Any, BinaryIO
 import pytest
 from click.testing import CliRunner
 
+import tether.spine.fetch as fetch_module
 from tests.servers import CuttingProxy, Server
 from tests.store_harness import StoreHarness
 from tether.cli import main
-from tether.errors import ConfigError, IntegrityError, StoreUnavailableError
+from tether.errors import ConfigError, IntegrityError, StoreUnavailableError, StoreURLError
 from tether.names import FETCH_STATE_DIR, RANGES_SUFFIX, STREAMS_ENV
 from tether.spine import fetch_release, publish_release, transfer, verify_profile, write_pin
 from tether.stores import open_store
@@ -282,3 +284,60 @@ def test_progress_on_a_terminal_shows_bytes_rate_and_eta(monkeypatch: pytest.Mon
             assert shown.endswith("\n") and "100.0 MiB / 100.0 MiB" in shown
         else:
             assert shown == ""  # quiet in a pipe or a log
+
+
+def test_s3_store_starts_light(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening an S3 store loads botocore only: not boto3 and s3transfer, and not pyOpenSSL
+    through urllib3's shim (tether.stores._botocore), which stays importable after."""
+    code = (
+        "import sys\n"
+        "from tether.stores import open_store\n"
+        "store = open_store('s3://models/x?endpoint=http://127.0.0.1:9&region=eu-west-3')\n"
+        "print(store.client.meta.region_name)\n"
+        "print(sorted({'OpenSSL', 'boto3', 's3transfer'} & set(sys.modules)))\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('OpenSSL') is not None:\n"
+        "    import urllib3.contrib.pyopenssl\n"
+        "    print(urllib3.contrib.pyopenssl.orig_util_SSLContext.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split()
+    assert lines[:2] == ["eu-west-3", "[]"]
+    assert lines[2:] in ([], ["SSLContext"])  # pyOpenSSL not installed: nothing to import
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = us-east-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    assert open_store("s3://models/x").client.meta.region_name == "us-east-2"  # from the config
+    for url in ("s3://models/x?profile=nope", "s3://models/x?profile=nope&region=eu-west-1"):
+        with pytest.raises(StoreURLError, match="profile 'nope'"):
+            open_store(url)
+
+
+def test_download_takes_streams(
+    harness_oci: StoreHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tether download --streams N` reaches the engine as fetch's does (forced: the registry
+    is on this host, where the default is one stream), and a bad N is one clear error."""
+    source = _release(tmp_path / "src")
+    publish_release(harness_oci.store, source, name="demo", version="1.0.0")
+    asked: list[int] = []
+    engine = fetch_module.download_parallel
+
+    def spying(*args: Any, streams: int, **kwargs: Any) -> list[str]:
+        asked.append(streams)
+        return engine(*args, streams=streams, **kwargs)
+
+    monkeypatch.setattr(fetch_module, "download_parallel", spying)
+    args = ["download", "1.0.0", "--store", harness_oci.url, "--name", "demo"]
+    args += ["--project", str(tmp_path)]
+    done = CliRunner().invoke(main, [*args, "--into", str(tmp_path / "got"), "--streams", "3"])
+    assert done.exit_code == 0, done.output
+    assert asked == [3]
+    assert (tmp_path / "got" / "model.gguf").read_bytes() == (source / "model.gguf").read_bytes()
+    bad = CliRunner().invoke(main, [*args, "--into", str(tmp_path / "bad"), "--streams", "0"])
+    assert bad.exit_code != 0 and "--streams" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad").exists()

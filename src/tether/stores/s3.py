@@ -37,10 +37,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import parse_qs, urlparse
 
-import boto3
-import botocore.exceptions as bex
-from botocore.config import Config
-
 from tether import __version__
 from tether.errors import (
     IntegrityError,
@@ -55,6 +51,7 @@ from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE
 from tether.names import MAX_STREAMS, RECORD_SUFFIX
 from tether.paths import check_name, check_relative_path, check_release_paths
+from tether.stores._botocore import Config, Session, bex
 from tether.stores._remote import RemoteBody, publish_manifest
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
@@ -525,12 +522,14 @@ def open_s3_store(url: str) -> S3Store:
             "known options: endpoint, region, profile",
         )
     prefix = parsed.path.strip("/")
-    try:
-        session = boto3.session.Session(profile_name=query.get("profile"))
+    session = Session(profile=query.get("profile"))
+    try:  # reads the profile, also when the URL names the region
+        configured = session.get_config_variable("region")
     except bex.ProfileNotFound as exc:
         raise StoreURLError(
             f"AWS profile {query.get('profile')!r} of {url!r} is not configured"
         ) from exc
+    region = query.get("region") or configured or "us-east-1"
     endpoint = query.get("endpoint")
     # S3-compatible servers (MinIO, Ceph, SeaweedFS) want path-style addressing; AWS takes both
     custom = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -542,12 +541,7 @@ def open_s3_store(url: str) -> S3Store:
         s3={"addressing_style": "path"} if custom else None,
         user_agent_extra=f"tether/{__version__}",
     )
-    client = session.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=query.get("region") or session.region_name or "us-east-1",
-        config=config,
-    )
+    client = session.create_client("s3", endpoint_url=endpoint, region_name=region, config=config)
     return S3Store(url, session, client, parsed.netloc, prefix)
 
 
