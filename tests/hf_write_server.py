@@ -6,7 +6,9 @@ _commit_api.py and lfs.py): ``POST /api/repos/create``, ``POST /api/{type}s/{rep
 {rev}``, the LFS batch ``POST /{repo}.git/info/lfs/objects/batch`` with a basic transfer
 (``PUT`` the bytes, ``POST`` verify), the NDJSON ``POST /api/{type}s/{repo}/commit/{rev}``
 (``parentCommit`` honoured: 412 when the branch moved, as the Hub does), ``POST``/``DELETE
-/api/{type}s/{repo}/tag/...`` (409 on an existing tag) and ``POST .../branch/{name}``.
+/api/{type}s/{repo}/tag/...`` (409 on an existing tag), ``POST .../branch/{name}`` and
+``POST /api/validate-yaml`` (what create_commit asks before committing a README.md: here
+400 when its front matter is not a YAML mapping; the Hub also checks the metadata's schema).
 
 Every other request (``GET``/``HEAD``: refs, trees, resolve) is passed to olah unchanged,
 so what a test wrote is read back through the real olah server. Commits are made with git
@@ -234,6 +236,21 @@ class HfWriteServer:
             _git(repo, "update-ref", f"refs/heads/{branch}", target, "")
         return 200, {}
 
+    def validate_yaml(self, content: str) -> tuple[int, dict[str, Any]]:
+        import yaml
+        from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
+        block = REGEX_YAML_BLOCK.search(content)
+        if block is None:
+            return 200, {"errors": [], "warnings": [{"message": "empty or missing yaml metadata"}]}
+        try:
+            meta = yaml.safe_load(block.group(2))
+        except yaml.YAMLError as exc:
+            return 400, {"errors": [{"message": f"Invalid YAML: {exc}".splitlines()[0]}]}
+        if meta is not None and not isinstance(meta, dict):
+            return 400, {"errors": [{"message": "metadata must be a YAML mapping"}]}
+        return 200, {"errors": [], "warnings": []}
+
     def receive(self, oid: str, repo: Path, body: bytes) -> tuple[int, Any]:
         if hashlib.sha256(body).hexdigest() != oid:
             return 400, {"error": "sha256 of the uploaded bytes differs from the oid"}
@@ -350,6 +367,8 @@ def _handler(server: HfWriteServer) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 return
             server.requests.append(("POST", parsed.path))
+            if parsed.path == "/api/validate-yaml":
+                return self._send(*server.validate_yaml(json.loads(body)["content"]))
             if parsed.path == "/api/repos/create":
                 doc = json.loads(body)
                 kind = f"{doc.get('type') or 'model'}s"

@@ -362,6 +362,20 @@ def harness_hf(hf_standin: HfStandIn, hf_env: str) -> StoreHarness:
     return StoreHarness(open_store(url), url, tamper)
 
 
+@pytest.fixture
+def harness_hf_versions(hf_standin: HfStandIn, hf_env: str) -> StoreHarness:
+    """One repository per version (``{version}`` in the name), fresh per test, listed from
+    its index repository; written through the stand-in, read through olah."""
+    pattern = f"{HF_ORG}/{_unique_prefix()}-v{{version}}"
+    url = f"hf://{pattern}"
+
+    def tamper(name: str, version: str, path: str, data: bytes) -> None:
+        repo = hf_standin.repo_dir(pattern.replace("{version}", version))
+        tamper_lfs(repo, f"model-v{version}", path, data)
+
+    return StoreHarness(open_store(url), url, tamper)
+
+
 LIVE_MARKERS = {
     "live_github": "TETHER_LIVE_GITHUB_REPO",
     "live_hf": "TETHER_LIVE_HF_REPO",
@@ -387,7 +401,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 #: Each kind K has a fixture harness_K (it may use session-scoped servers).
-STORE_KINDS = ["file", "oci", "oci_auth", "oci_token", "s3", "github", "hf"]
+STORE_KINDS = ["file", "oci", "oci_auth", "oci_token", "s3", "github", "hf", "hf_versions"]
 
 
 @pytest.fixture(params=STORE_KINDS)

@@ -262,6 +262,16 @@ class ModelOutputError(TetherError, ValueError):
     )
 
 
+class NotAnEmbeddingProfileError(ProfileIncompleteError):
+    """The profile's folder holds a fetched release of another kind (GGUF, transformers/vLLM):
+    complete, but nothing tether.load can embed with (tests/quality/test_cards.py)."""
+
+    default_hint = (
+        "tether embed and tether.load run embedding profiles (a release with profile.json, "
+        "made by tether build); run this release with the tool it was made for"
+    )
+
+
 # --- remote stores -----------------------------------------------------------------------
 
 

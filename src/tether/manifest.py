@@ -25,10 +25,12 @@ from urllib.parse import quote
 
 from tether.atomic import write_atomic
 from tether.errors import IntegrityError, ManifestError, shorten
+from tether.git import COMMIT_ID, head_commit
 from tether.hashing import list_files, sha256_bytes, sha256_files
 from tether.names import (
     GITHUB_REPOSITORY_ENV,
     GITHUB_SERVER_URL_ENV,
+    GITHUB_SHA_ENV,
     MANIFEST_FILE,
     PROVENANCE_FILE,
     SOURCE_DATE_EPOCH_ENV,
@@ -256,6 +258,17 @@ def ci_run_url(explicit: str | None = None) -> str:
     if env.get("CI_JOB_URL"):
         return env["CI_JOB_URL"]
     return "local"
+
+
+def source_commit(project_dir: Path | None = None) -> str | None:
+    """The consuming repo's commit for the Build section: ``$GITHUB_SHA`` in a workflow,
+    else ``git rev-parse HEAD`` of ``project_dir`` (default: the current folder) when it is
+    in a git work tree and git is installed; None otherwise
+    (tests/quality/test_notes_commits.py)."""
+    explicit = os.environ.get(GITHUB_SHA_ENV, "").strip().lower()
+    if COMMIT_ID.fullmatch(explicit):
+        return explicit
+    return head_commit(Path(project_dir) if project_dir is not None else Path.cwd())
 
 
 def check_folder(folder: Path, manifest: Manifest, *, where: str) -> None:

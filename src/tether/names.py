@@ -144,6 +144,7 @@ GITHUB_ACTIONS_ENV = "GITHUB_ACTIONS"
 GITHUB_REPOSITORY_ENV = "GITHUB_REPOSITORY"  # owner/repo of the workflow's repository
 GITHUB_SERVER_URL_ENV = "GITHUB_SERVER_URL"  # https://github.com, or a GitHub Enterprise host
 GITHUB_LIVE_REPO_ENV = "TETHER_LIVE_GITHUB_REPO"  # tests: owner/repo for the opt-in live test
+GITHUB_SHA_ENV = "GITHUB_SHA"  # the commit a workflow runs on: recorded as the Build commit
 
 # --- the Hugging Face Hub store (tether.stores.hf) --------------------------------------------
 HF_ENDPOINT_ENV = "HF_ENDPOINT"  # huggingface_hub's variable: the Hub (or a mirror, a test server)

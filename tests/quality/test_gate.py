@@ -243,7 +243,8 @@ def test_revert_and_notes_cli(project_dir: Path, tmp_path: Path) -> None:
     assert "compared with: model-v1.0.0" in notes and "- no file changed" in notes
     assert "| fp32 | ndcg@10 | 91.00 | 88.00 | -3.00 |" in notes
     card = runner.invoke(main, ["notes", "1.1.0", "--card", "--license", "apache-2.0"]).output
-    assert card.startswith("---\nbase_model: ") and "license: apache-2.0" in card
+    assert card.startswith("---\nlibrary_name: onnx\n") and "license: apache-2.0" in card
+    assert "base_model:" not in card  # a hand-made folder names no upstream: none guessed
     assert "model-index:" in card and "- type: ndcg_at_10\n      value: 88.00" in card
 
     result = runner.invoke(main, ["revert", "--reason", "recall dropped"])

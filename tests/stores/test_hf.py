@@ -1,6 +1,7 @@
 """The hf:// store beyond the shared contract: the release as the Hub's client sees it (read
 straight from olah), tags that stay on their release commit, the race lost at the tag,
-tags tether did not make, the token, the URL grammar, and the opt-in live test.
+tags tether did not make, the token, the URL grammar, one repository per version
+(``{version}`` in the name, listed from its index repository), and the opt-in live test.
 
 Writes go through tests/hf_write_server.py into the git repository olah serves; reads
 through olah (behind the write server's pass-through unless a test reads olah directly).
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.factories import write_random
-from tests.store_harness import HfStandIn, StoreHarness
+from tests.store_harness import HF_ORG, HfStandIn, StoreHarness
 from tether.errors import (
     IntegrityError,
     ReleaseExistsError,
@@ -25,9 +27,16 @@ from tether.errors import (
     StoreURLError,
 )
 from tether.names import HF_RECORD_BRANCH
-from tether.spine import fetch_release, promote, publish_release, withdraw
+from tether.spine import (
+    PROMOTED,
+    fetch_release,
+    list_releases,
+    promote,
+    publish_release,
+    withdraw,
+)
 from tether.stores import open_store
-from tether.stores.hf import HfLocation, HfStore, parse_hf_url
+from tether.stores.hf import HfLocation, HfStore, HfVersionedStore, index_name, parse_hf_url
 
 
 def _store(harness: StoreHarness) -> HfStore:
@@ -182,6 +191,14 @@ def test_wrong_token_is_an_auth_error(
             "hf://org/phi3-avro-vllm-v2.0.0@refs%2Fpr%2F1",
             HfLocation("model", "org/phi3-avro-vllm-v2.0.0", "refs/pr/1"),
         ),
+        (
+            "hf://org/phi3-avro-vllm-v{version}",
+            HfLocation("model", "org/phi3-avro-vllm-v{version}", "main"),
+        ),
+        (
+            "hf://datasets/org/{version}-evals@dev",
+            HfLocation("dataset", "org/{version}-evals", "dev"),
+        ),
     ],
 )
 def test_url_grammar(url: str, location: HfLocation) -> None:
@@ -189,18 +206,179 @@ def test_url_grammar(url: str, location: HfLocation) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "says"),
     [
-        "hf://name",
-        "hf://a/b/c/d",
-        "hf://org/na me",
-        "hf://org/name?endpoint=x",
-        "hf://org/name@tether-records",
+        ("hf://name", "does not name one repository"),
+        ("hf://a/b/c/d", "does not name one repository"),
+        ("hf://org/na me", "does not name one repository"),
+        ("hf://org/name?endpoint=x", "has options"),
+        ("hf://org/name@tether-records", "cannot hold releases"),
+        ("hf://org/-name", "does not name a valid repository"),
+        ("hf://org/a--b", "does not name a valid repository"),
+        ("hf://{version}/phi3", "outside the repository name"),
+        ("hf://org-{version}/phi3", "outside the repository name"),
+        ("hf://org/phi3@v{version}", "outside the repository name"),
+        ("hf://org/phi3-{version}-{version}", "has 2 {version} placeholders"),
+        ("hf://org/phi3-v{version}@b{version}", "has 2 {version} placeholders"),
+        ("hf://org/phi3-{ver}", "a placeholder other than {version}"),
+        ("hf://org/phi3-{version", "a placeholder other than {version}"),
+        ("hf://org/v{version}", "is only {version}"),
+        ("hf://org/phi3--v{version}", "does not name a valid repository"),
+        (f"hf://org/{'p' * 95}-v{{version}}", "does not name a valid repository"),
     ],
 )
-def test_url_grammar_refuses(url: str) -> None:
-    with pytest.raises(StoreURLError):
+def test_url_grammar_refuses(url: str, says: str) -> None:
+    with pytest.raises(StoreURLError, match=re.escape(says)) as caught:
         parse_hf_url(url)
+    assert "\n" not in caught.value.one_line() and caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("pattern", "index"),
+    [
+        ("phi3-avro-vllm-v{version}", "phi3-avro-vllm-releases"),
+        ("phi3-avro-vllm-{version}", "phi3-avro-vllm-releases"),
+        ("{version}-phi3", "phi3-releases"),
+        ("phi3_{version}_gguf", "phi3-gguf-releases"),
+        ("phi3v{version}", "phi3v-releases"),  # a v that belongs to the name stays
+        ("v{version}", ""),
+    ],
+)
+def test_index_repository_name(pattern: str, index: str) -> None:
+    assert index_name(pattern) == index
+
+
+# --- one repository per version -----------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_one_repository_per_version(
+    harness_hf_versions: StoreHarness, hf_standin: HfStandIn, artifact_dir: Path, tmp_path: Path
+) -> None:
+    """avro's layout: 2.0.0 and 2.0.1 each in a repository of its own, listed from the
+    index, fetched, and read by huggingface_hub straight from olah."""
+    from huggingface_hub import snapshot_download
+
+    store = harness_hf_versions.store
+    assert isinstance(store, HfVersionedStore)
+    pattern = store.location.repo_id
+    repo = {v: pattern.replace("{version}", v) for v in ("2.0.0", "2.0.1")}
+    sources = {}
+    for version, seed in (("2.0.0", 1), ("2.0.1", 5)):
+        write_random(artifact_dir / "model.gguf", 300_000, seed=seed)
+        publish_release(store, artifact_dir, name="demo", version=version)
+        sources[version] = _tree(artifact_dir)
+    fresh = open_store(harness_hf_versions.url)  # another process: nothing cached
+    assert fresh.names() == ["demo"]
+    assert sorted(fresh.versions("demo")) == ["2.0.0", "2.0.1"]
+    for version in ("2.0.0", "2.0.1"):
+        got = fetch_release(fresh, "demo", version, tmp_path / "models" / version)
+        assert {rel: _tree(got.folder)[rel] for rel in sources[version]} == sources[version]
+        folder = Path(
+            snapshot_download(
+                repo[version],
+                revision=f"model-v{version}",
+                endpoint=hf_standin.olah.url,  # olah itself, no pass-through
+                cache_dir=str(tmp_path / "hf-cache"),
+            )
+        )
+        files = _tree(folder)
+        assert set(files) == set(fresh.files("demo", version))
+        assert {rel: files[rel] for rel in sources[version]} == sources[version]
+        # each repository holds its own version's tag and nothing else
+        assert _git(hf_standin.repo_dir(repo[version]), "tag", "--list") == f"model-v{version}"
+    index = hf_standin.repo_dir(f"{HF_ORG}/{index_name(pattern.split('/')[1])}")
+    listed = _git(index, "ls-tree", "-r", "--name-only", HF_RECORD_BRANCH).split()
+    assert sorted(p for p in listed if p != ".gitattributes") == [
+        "claims/model-v2.0.0/demo.json",
+        "claims/model-v2.0.1/demo.json",
+    ]
+    # the record lives in the version's own repository; the other one is untouched
+    promote(fresh, "demo", "2.0.0")
+    assert [
+        (r.version, r.state) for r in list_releases(open_store(harness_hf_versions.url), "demo")
+    ] == [
+        ("2.0.0", PROMOTED),
+        ("2.0.1", "pre-release"),
+    ]
+    records = _git(
+        hf_standin.repo_dir(repo["2.0.0"]), "ls-tree", "-r", "--name-only", HF_RECORD_BRANCH
+    )
+    assert "records/demo/model-v2.0.0/state.json" in records.split()
+    with pytest.raises(ReleaseExistsError, match=r"already has demo model-v2\.0\.0"):
+        publish_release(fresh, artifact_dir, name="demo", version="2.0.0")
+
+
+def test_per_version_refuses_a_version_that_makes_no_repository_id(
+    harness_hf_versions: StoreHarness, hf_standin: HfStandIn, artifact_dir: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from tether.cli import main
+
+    store = harness_hf_versions.store
+    for version in ("2.0.0-rc--1", f"2.0.0-{'r' * 90}"):
+        with pytest.raises(StoreURLError, match="which is no Hub repository id") as caught:
+            publish_release(store, artifact_dir, name="demo", version=version)
+        assert "hf://org/name" in caught.value.hint
+    project = tmp_path / "project"
+    project.mkdir()
+    done = CliRunner().invoke(
+        main,
+        [
+            "release",
+            "--from",
+            str(artifact_dir),
+            "--version",
+            "2.0.0-rc--1",
+            "--store",
+            harness_hf_versions.url,
+            "--name",
+            "demo",
+            "--project",
+            str(project),
+        ],
+    )
+    assert done.exit_code == 2, done.output
+    assert "Traceback" not in done.output
+    error = [line for line in done.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "2.0.0-rc--1" in error[0] and "hf://org/name" in error[0]
+    # refused before any write: no repository of the pattern, no index
+    prefix = store.location.repo_id.split("/")[1].split("-v{version}")[0]
+    assert not list((hf_standin.writer.mirrors / "models" / HF_ORG).glob(f"{prefix}*"))
+
+
+def test_per_version_a_claim_without_its_release_is_no_version(
+    harness_hf_versions: StoreHarness, artifact_dir: Path
+) -> None:
+    """A publisher that died after claiming 2.0.1 in the index: 2.0.1 is not listed, and
+    publishing it is refused with the claim's file to delete."""
+    from huggingface_hub import CommitOperationAdd
+
+    store = harness_hf_versions.store
+    assert isinstance(store, HfVersionedStore)
+    publish_release(store, artifact_dir, name="demo", version="2.0.0")  # makes the index
+    store.index.api.create_commit(
+        store.index.repo,
+        operations=[
+            CommitOperationAdd(path_in_repo="claims/model-v2.0.1/demo.json", path_or_fileobj=b"{}")
+        ],
+        commit_message="a publisher that died after claiming",
+        revision=HF_RECORD_BRANCH,
+    )
+    assert store.versions("demo") == ["2.0.0"]
+    with pytest.raises(ReleaseExistsError, match="claimed by demo") as caught:
+        publish_release(store, artifact_dir, name="demo", version="2.0.1")
+    assert store.index.repo in str(caught.value)
+    assert "claims/model-v2.0.1/demo.json" in caught.value.hint
+    assert store.versions("demo") == ["2.0.0"]
 
 
 # the shared harness, but only its hf kind, for the tests above
@@ -321,3 +499,76 @@ def test_a_claim_left_by_a_dead_publisher_blocks_with_the_fix(
     with pytest.raises(ReleaseNotFoundError):
         store.write_record("demo", "1.0.1", "state.json", b"{}")
     assert store.read_record("demo", "1.0.1", "state.json") is None
+
+
+def test_per_version_refuses_a_version_its_repository_already_holds(
+    harness_hf_versions: StoreHarness, artifact_dir: Path
+) -> None:
+    """2.0.0 published straight to its repository (no index claim): not listed by the
+    pattern, but readable through it, and never published over."""
+    store = harness_hf_versions.store
+    assert isinstance(store, HfVersionedStore)
+    direct = open_store(store.store_for("2.0.0").url)
+    publish_release(direct, artifact_dir, name="demo", version="2.0.0")
+    assert store.versions("demo") == []
+    assert store.files("demo", "2.0.0") == direct.files("demo", "2.0.0")
+    with pytest.raises(ReleaseExistsError, match=r"tag model-v2\.0\.0 of .*-v2\.0\.0\)"):
+        publish_release(store, artifact_dir, name="demo", version="2.0.0")
+    assert store.versions("demo") == []  # the refused publish left no claim in the index
+
+
+def test_a_card_the_hub_refuses_is_a_one_line_error_and_no_release(
+    harness: StoreHarness, hf_standin: HfStandIn, artifact_dir: Path
+) -> None:
+    """create_commit asks the Hub (/api/validate-yaml) about a README.md first; a refused
+    card is a StoreUnavailableError naming it, and the claim is gone."""
+    from tether.errors import StoreUnavailableError
+
+    store = _store(harness)
+    (artifact_dir / "README.md").write_text("---\nlicense: [apache-2.0\n---\n# demo\n")
+    with pytest.raises(StoreUnavailableError, match=r"refused the README\.md") as caught:
+        publish_release(store, artifact_dir, name="demo", version="1.0.0")
+    assert "\n" not in caught.value.one_line()
+    assert "front matter" in caught.value.hint
+    assert ("POST", "/api/validate-yaml") in hf_standin.writer.requests
+    assert store.versions("demo") == []
+    records = _git(
+        hf_standin.repo_dir(store.repo), "ls-tree", "-r", "--name-only", HF_RECORD_BRANCH
+    )
+    assert "claims/" not in records
+    (artifact_dir / "README.md").write_text("---\nlicense: apache-2.0\n---\n# demo\n")
+    publish_release(store, artifact_dir, name="demo", version="1.0.0")
+    assert "README.md" in store.files("demo", "1.0.0")
+
+
+def test_per_version_a_publish_that_fails_after_its_tag_stays_listed(
+    harness_hf_versions: StoreHarness, artifact_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops after the version's repository was tagged: the index claim
+    stays, so the release is listed and never published over; a failure before the tag
+    takes the claim back (tests the two sides of HfVersionedStore.publish's cleanup)."""
+    store = harness_hf_versions.store
+    assert isinstance(store, HfVersionedStore)
+    real_publish = HfStore.publish
+
+    def tagged_then_dropped(self: HfStore, *args: object) -> None:
+        real_publish(self, *args)  # type: ignore[arg-type]
+        raise ConnectionError("connection reset after the tag was made")
+
+    monkeypatch.setattr(HfStore, "publish", tagged_then_dropped)
+    with pytest.raises(ConnectionError):
+        publish_release(store, artifact_dir, name="demo", version="2.0.0")
+
+    def dropped_before_the_tag(self: HfStore, *args: object) -> None:
+        raise ConnectionError("connection reset before anything was committed")
+
+    monkeypatch.setattr(HfStore, "publish", dropped_before_the_tag)
+    with pytest.raises(ConnectionError):
+        publish_release(store, artifact_dir, name="demo", version="2.0.1")
+    monkeypatch.setattr(HfStore, "publish", real_publish)
+    fresh = open_store(harness_hf_versions.url)
+    assert fresh.versions("demo") == ["2.0.0"]
+    with pytest.raises(ReleaseExistsError):
+        publish_release(fresh, artifact_dir, name="demo", version="2.0.0")
+    publish_release(fresh, artifact_dir, name="demo", version="2.0.1")  # its claim was taken back
+    assert fresh.versions("demo") == ["2.0.0", "2.0.1"]

@@ -1,4 +1,5 @@
-"""`tether bundle`: the pinned release (and declared assets) laid out for an app, verified.
+"""`tether bundle`: the pinned release (or with named pins, every pinned release) and the
+declared assets, laid out for an app, verified.
 
 Everything is built in a staging folder beside the destination: the release is fetched with
 the same verified fetch as `tether fetch` (seeded from the project's own profile folder
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,44 +70,96 @@ def create_bundle(
     ``trust``: the project's signing policy, checked by the fetch exactly as `tether fetch`
     checks it (the release's model.sig is then bundled beside MANIFEST.txt).
     """
+    return create_bundle_of(
+        store,
+        [BundleModel(name, version, seed_from)],
+        dest,
+        variants=variants,
+        assets=assets,
+        progress=(lambda _name, _version: progress) if progress else None,
+        trust=trust,
+    )
+
+
+@dataclass(frozen=True)
+class BundleModel:
+    """One release a bundle holds; ``seed_from`` as for :func:`create_bundle`."""
+
+    name: str
+    version: str
+    seed_from: Path | None = None
+
+
+def create_bundle_of(
+    store: Store,
+    models: Sequence[BundleModel],
+    dest: Path,
+    *,
+    variants: str = "both",
+    assets: list[AssetSpec] | None = None,
+    progress: Callable[[str, str], Progress | None] | None = None,
+    trust: TrustPolicy | None = None,
+) -> BundleResult:
+    """:func:`create_bundle` of several releases (a project's named pins), each in its own
+    profile folder of one bundle, verified together; ``progress(name, version)`` may give
+    each fetch its byte-progress callback. Two releases of one profile id are refused: the
+    runtime finds a profile by that id (tests/spine/test_named_pins.py)."""
     dest = Path(dest).absolute()
     _check_dest(dest)
     staging = dest.with_name(f".{dest.name}.{os.getpid()}{STAGING_SUFFIX}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    downloaded: list[str] = []
+    reused: list[str] = []
     try:
-        models = staging / MODELS_DIR
-        if seed_from is not None:
-            _seed(seed_from, models / name, release_tag(version))
-        result = fetch_release(
-            store, name, version, models, variants=variants, progress=progress, trust=trust
-        )
-        for entry in os.scandir(models):  # fetch's lock and rollback state are not content
+        models_dir = staging / MODELS_DIR
+        results = []
+        for model in models:
+            if model.seed_from is not None:
+                _seed(model.seed_from, models_dir / model.name, release_tag(model.version))
+            result = fetch_release(
+                store,
+                model.name,
+                model.version,
+                models_dir,
+                variants=variants,
+                progress=progress(model.name, model.version) if progress else None,
+                trust=trust,
+            )
+            results.append((model, result))
+            downloaded += result.downloaded
+            reused += result.reused
+        for entry in os.scandir(models_dir):  # fetch's lock and rollback state are not content
             if is_state_file(entry.name):  # its .tether/ folder (tether.spine.layout)
                 shutil.rmtree(entry.path) if entry.is_dir() else os.unlink(entry.path)
-        folder, profile_id = _rename_to_profile_id(result.folder)
-        prepared = result.prepared
-        profile = BundledProfile(
-            path=f"{MODELS_DIR}/{folder.name}",
-            name=name,
-            profile_id=profile_id,
-            release=prepared.release,
-            store=prepared.store,
-            variants=list(prepared.variants),
-            manifest_sha256=prepared.manifest_sha256,
-        )
+        profiles = []
+        for model, result in results:
+            folder, profile_id = _rename_to_profile_id(result.folder, model.name)
+            prepared = result.prepared
+            profiles.append(
+                BundledProfile(
+                    path=f"{MODELS_DIR}/{folder.name}",
+                    name=model.name,
+                    profile_id=profile_id,
+                    release=prepared.release,
+                    store=prepared.store,
+                    variants=list(prepared.variants),
+                    manifest_sha256=prepared.manifest_sha256,
+                )
+            )
         bundled: list[BundledAsset] = []
         for spec in assets or []:
             bundled.append(materialize(spec, staging / spec.name))
-        record = BundleRecord(tether=__version__, profiles=[profile], assets=bundled)
+        record = BundleRecord(tether=__version__, profiles=profiles, assets=bundled)
         write_atomic(staging / RECORD_FILE, record.to_json().encode("utf-8"))
         _make_readable(staging)
         (check,) = verify_bundle(staging, None, signature=trust)  # all of it, re-hashed
         _swap_in(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log.info("bundled %s %s into %s", name, prepared.release, dest)
-    return BundleResult(dest, record, check.files, result.downloaded, result.reused)
+    for profile in profiles:
+        log.info("bundled %s %s into %s", profile.name, profile.release, dest)
+    return BundleResult(dest, record, check.files, downloaded, reused)
 
 
 def _check_dest(dest: Path) -> None:
@@ -135,7 +189,7 @@ def _seed(source: Path, target: Path, release: str) -> None:
     log.info("seeded the bundle from %s", source)
 
 
-def _rename_to_profile_id(folder: Path) -> tuple[Path, str | None]:
+def _rename_to_profile_id(folder: Path, name: str) -> tuple[Path, str | None]:
     """(folder, profile id): the runtime looks for ``embedding_models/<profile_id>``, so a
     release published under another name moves there. Generic artifacts keep their name."""
     try:
@@ -144,6 +198,12 @@ def _rename_to_profile_id(folder: Path) -> tuple[Path, str | None]:
         return folder, None
     if profile_id != folder.name:
         target = folder.with_name(check_name(profile_id))
+        if target.exists():  # another bundled release: one folder per profile id
+            raise ConfigError(
+                f"{name} is profile {profile_id}, and the bundle already holds a folder "
+                f"{target.name}",
+                "a bundle holds one release per profile id: bundle one of them (--name)",
+            )
         os.rename(folder, target)
         folder = target
     return folder, profile_id

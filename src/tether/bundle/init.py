@@ -35,7 +35,7 @@ from tether.names import (
 from tether.paths import check_name
 from tether.prepared import VARIANT_CHOICES
 from tether.project import RECIPE_FILE, Project
-from tether.spine import read_pin
+from tether.spine import read_pins
 from tether.versioning import normalize_version, parse_version
 
 log = logging.getLogger(__name__)
@@ -136,9 +136,13 @@ def _pin_is_higher(path: Path, text: str) -> bool:
     """--force never lowers an existing pin: that is `tether pin VERSION --allow-downgrade`,
     which rollback protection knows of (tests/spine/test_pin_hardening.py)."""
     try:
-        old = read_pin(path.parent)
+        pins = read_pins(path.parent)
     except TetherError:  # a malformed pin is replaced
         return False
+    if pins is not None and pins.bare is None:  # named pins: never a starter pin over them
+        log.warning("kept %s: it holds named pins (%s)", path, ", ".join(pins.names))
+        return True
+    old = None if pins is None else pins.bare
     if old is None or parse_version(old) <= parse_version(text.strip()):
         return False
     log.warning(

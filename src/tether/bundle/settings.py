@@ -9,22 +9,24 @@
 
 An option given to the command wins over the table, the table over the defaults
 (tests/bundle/test_init.py pins the table `tether init` writes). :func:`bundle_project`
-then bundles the pinned release with them, as tether.bundle.create describes.
+then bundles the pinned release with them (with named pins: every pinned release, each
+in its own profile folder), as tether.bundle.create describes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tether.bundle.assets import AssetSpec, read_asset_specs
-from tether.bundle.create import BundleResult, create_bundle
+from tether.bundle.create import BundleModel, BundleResult, create_bundle_of
 from tether.errors import ConfigError
 from tether.names import BUNDLE_TABLE, DEFAULT_BUNDLE_DIR, DEFAULT_PROFILES_DIR
 from tether.prepared import VARIANT_CHOICES
 from tether.project import Project
-from tether.spine import Progress, load_trust, require_pin
+from tether.spine import Progress, load_trust, read_pins, require_pin
 from tether.stores.base import Store
 
 _BUNDLE_KEYS = ("assets", "variant", "dest")
@@ -55,30 +57,49 @@ def bundle_settings(
 def bundle_project(
     project: Project,
     store: Store,
-    name: str,
+    name: str | None,
     *,
     version: str | None = None,
     dest: Path | None = None,
     variant: str | None = None,
     progress: Progress | None = None,
+    progress_for: Callable[[str, str], Progress | None] | None = None,
 ) -> BundleResult:
     """`tether bundle`: release ``version`` (default: the project's pin) of ``name`` and the
-    declared assets, laid out in the bundle folder and verified there.
+    declared assets, laid out in the bundle folder and verified there. ``name`` None: the
+    recipe's model, or with named pins every pinned model, each in its own profile folder.
 
     ``dest`` and ``variant`` override ``[bundle]``. The release is fetched under the
     project's [trust] policy; files the project already fetched into
     data/embedding_models/<name> are re-hashed and reused instead of downloaded.
+    ``progress_for(name, version)``: a progress callback per release (else ``progress``).
     """
     settings = bundle_settings(project, dest=dest, variant=variant)
-    return create_bundle(
+    pins = read_pins(project.dir)
+    if name is None and pins is not None and pins.bare is None:
+        if version is not None:
+            raise ConfigError(
+                f"a version ({version}) with {len(pins.names)} pinned models",
+                "bundle one of them at that version: tether bundle --name NAME",
+            )
+        chosen = [(each, pins.named[each]) for each in pins.names]
+    else:
+        name = project.release_name(name, store)
+        chosen = [(name, version or require_pin(project.dir, name))]
+
+    def same_progress(_name: str, _version: str) -> Progress | None:
+        return progress
+
+    return create_bundle_of(
         store,
-        name,
-        version or require_pin(project.dir),
+        [
+            BundleModel(each, pinned, project.dir / DEFAULT_PROFILES_DIR / each)
+            for each, pinned in chosen
+        ],
         settings.dest,
         variants=settings.variant,
         assets=settings.assets,
-        seed_from=project.dir / DEFAULT_PROFILES_DIR / name,
-        progress=progress,
+        progress=progress_for or same_progress,
         trust=load_trust(project.dir),
     )
 

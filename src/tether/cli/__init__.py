@@ -109,7 +109,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 
     \b
     Pipeline:  build -> release -> pin -> fetch/verify/audit -> bundle -> embed
-    Stores:    a folder (default), oci://host/repo, s3://bucket/prefix
+    Stores:    a folder (default), oci://host/repo, s3://bucket/prefix,
+               github://owner/repo, hf://org/name
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

@@ -10,7 +10,6 @@ from click.core import ParameterSource
 from tether.cli.options import (
     ByteProgress,
     name_option,
-    open_project,
     out_dir_option,
     project_option,
     signature_options,
@@ -46,6 +45,7 @@ def bundle_command(
     project_dir: Path,
 ) -> None:
     """Lay the pinned release (and declared assets) out for an app, verified.
+    Named pins without --name: every pinned model, each in its own profile folder.
 
     \b
     OUT/embedding_models/<profile_id>/   the profile folder (.prepared.json, MANIFEST.txt)
@@ -69,29 +69,35 @@ def bundle_command(
             )
         return
     from tether.bundle import bundle_project
-    from tether.spine import require_pin
+    from tether.project import Project
     from tether.versioning import release_tag
 
-    project, opened, name = open_project(project_dir, store, name)
-    version = require_pin(project.dir)  # named on the progress bar
-    progress = ByteProgress(f"bundling {name} {release_tag(version)}")
+    project = Project.load(project_dir)
+    bars: list[ByteProgress] = []
+
+    def progress(model: str, version: str) -> ByteProgress:
+        bars.append(ByteProgress(f"bundling {model} {release_tag(version)}"))
+        return bars[-1]
+
     try:
         result = bundle_project(
             project,
-            opened,
+            project.open_store(store),
             name,
-            version=version,
             dest=out_dir,
             variant=variant,
-            progress=progress,
+            progress_for=progress,
         )
     finally:
-        progress.close()
-    profile = result.record.profiles[0]
+        for bar in bars:
+            bar.close()
     extra = f", {len(result.record.assets)} asset(s)" if result.record.assets else ""
+    held = "; ".join(
+        f"{p.name} {p.release} [{', '.join(p.variants) or 'all files'}]"
+        for p in result.record.profiles
+    )
     click.echo(
-        f"bundled {name} {profile.release} [{', '.join(profile.variants) or 'all files'}]"
-        f"{extra} into {result.dest}: {result.files} files verified "
+        f"bundled {held}{extra} into {result.dest}: {result.files} files verified "
         f"({len(result.downloaded)} downloaded, {len(result.reused)} reused)"
     )
 

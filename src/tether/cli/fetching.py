@@ -19,10 +19,10 @@ from tether.cli.options import (
 )
 from tether.errors import IntegrityError
 from tether.prepared import VARIANT_CHOICES
-from tether.spine import FetchResult, Progress, fetch_pinned
+from tether.spine import FetchResult, Progress, fetch_pins
 from tether.versioning import release_tag
 
-# fetch_pinned's module is light and loads the store, the transaction and trust only when
+# fetch_pins' module is light and loads the store, the transaction and trust only when
 # there is work; verify and audit import theirs inside the commands: a no-op `tether fetch`
 # stays fast (tests/test_cli_map.py, benchmarks/verify_speed.py).
 
@@ -63,6 +63,7 @@ def fetch_command(
     project_dir: Path,
 ) -> None:
     """Fetch the pinned release into <profiles-dir>/<name>/, verified, or change nothing.
+    Named pins without --name: every pinned model, each into its own folder.
 
     Each file is checked against the release's MANIFEST, and the new folder is swapped in
     whole. Already prepared for the same pin: no file is read (the store is asked only
@@ -78,7 +79,7 @@ def fetch_command(
         return bars[-1]
 
     try:
-        result = fetch_pinned(
+        results = fetch_pins(
             project_dir,
             store=store,
             name=name,
@@ -91,11 +92,17 @@ def fetch_command(
     finally:
         for bar in bars:
             bar.close()
-    for warning in result.warnings:
+    for warning in [w for result in results for w in result.warnings]:
         click.echo(f"warning: {warning}", err=True)
-    if as_json:
-        click.echo(json.dumps(result_json(result), indent=2))
+    if as_json:  # several named pins: a list, one object per model (docs/spine.md)
+        shown = [result_json(r) for r in results]
+        click.echo(json.dumps(shown[0] if len(shown) == 1 else shown, indent=2))
         return
+    for result in results:
+        _echo_fetched(result)
+
+
+def _echo_fetched(result: FetchResult) -> None:
     held = f"{result.prepared.name} {result.prepared.release}"
     if not result.changed:
         if result.verified:
@@ -174,7 +181,8 @@ def audit_command(
     name: str | None,
     project_dir: Path,
 ) -> None:
-    """Check that pin, store release, its MANIFEST and the local profile folder agree."""
+    """Check that pin, store release, its MANIFEST and the local profile folder agree
+    (named pins without --name: every pinned model, each line led by its name)."""
     if bundle_dir is not None:
         from tether.cli.bundle import audit_bundle_dir
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from tether.model_card import CardOptions
 from tether.names import (
     DEFAULT_PROFILES_DIR,
     DEFAULT_STREAMS,
@@ -299,3 +300,44 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def card_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--base-model, --pipeline-tag, --card-tag, --license: what a model card says
+    (``tether notes --card``, and the card ``tether release`` generates)."""
+    options = (
+        click.option(
+            "--base-model",
+            metavar="REPO",
+            help="Hub repo id of the model this one derives from (the card's base_model), "
+            "e.g. microsoft/Phi-3-mini-4k-instruct.",
+        ),
+        click.option(
+            "--pipeline-tag",
+            metavar="TASK",
+            help="The card's pipeline_tag. Default: by kind (feature-extraction for "
+            "embeddings, text-generation for GGUF, config.json's task for transformers).",
+        ),
+        click.option(
+            "--card-tag",
+            "card_tags",
+            metavar="TAG",
+            multiple=True,
+            help="Another tag for the card (repeatable), e.g. --card-tag vllm.",
+        ),
+        click.option(
+            "--license", "license_id", metavar="ID", help="The card's license (e.g. apache-2.0)."
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def card_from_options(
+    base_model: str | None,
+    pipeline_tag: str | None,
+    card_tags: tuple[str, ...],
+    license_id: str | None,
+) -> CardOptions:
+    return CardOptions(base_model, license_id, pipeline_tag, tuple(card_tags))

@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from tether.cli.options import (
+    card_from_options,
+    card_options,
     compare_with_option,
     name_option,
     open_project,
@@ -115,8 +117,12 @@ def revert_command(
     is_flag=True,
     help="Print the Hugging Face model card (README.md with model-index eval results) instead.",
 )
+@card_options
 @click.option(
-    "--license", "license_id", metavar="ID", help="License for the card (e.g. apache-2.0)."
+    "--repo",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Git work tree whose commits between the two releases are listed. Default: the "
+    "project folder.",
 )
 @store_option
 @name_option
@@ -125,20 +131,26 @@ def notes_command(
     version: str,
     compare_with: str | None,
     card: bool,
+    base_model: str | None,
+    pipeline_tag: str | None,
+    card_tags: tuple[str, ...],
     license_id: str | None,
+    repo: Path | None,
     store: str | None,
     name: str | None,
     project_dir: Path,
 ) -> None:
-    """Release notes for VERSION against the previous release: files changed, tool
-    versions changed, evaluation deltas."""
+    """Release notes for VERSION against the previous release: files changed, the
+    project's commits in between, tool versions changed, evaluation deltas."""
     from tether.quality import model_card, release_notes
 
-    _, opened, name = open_project(project_dir, store, name)
+    project, opened, name = open_project(project_dir, store, name)
     if card:
-        click.echo(model_card(opened, name, version, license=license_id), nl=False)
+        options = card_from_options(base_model, pipeline_tag, card_tags, license_id)
+        click.echo(model_card(opened, name, version, card=options), nl=False)
         return
-    click.echo(release_notes(opened, name, version, compare_with), nl=False)
+    notes = release_notes(opened, name, version, compare_with, repo=repo or project.dir)
+    click.echo(notes, nl=False)
 
 
 COMMANDS = [eval_command, revert_command, notes_command]

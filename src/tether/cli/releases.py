@@ -11,6 +11,8 @@ from tether import spine as releases
 from tether.cli.keys import echo_signed, sign_release, signer_from_option
 from tether.cli.options import (
     ByteProgress,
+    card_from_options,
+    card_options,
     human_size,
     into_option,
     name_option,
@@ -18,7 +20,9 @@ from tether.cli.options import (
     project_option,
     signing_key_option,
     store_option,
+    streams_option,
 )
+from tether.model_card import CardOptions
 from tether.project import Project
 from tether.spine import download_release, read_pin
 from tether.stores import Store
@@ -43,6 +47,7 @@ from tether.versioning import release_tag
     "--run-url", metavar="URL", help="CI run URL to record (default: detected, or local)."
 )
 @signing_key_option(old="--sign")
+@card_options
 @click.option(
     "--json",
     "as_json",
@@ -58,6 +63,10 @@ def release_command(
     version: str | None,
     run_url: str | None,
     signing_key: str | None,
+    base_model: str | None,
+    pipeline_tag: str | None,
+    card_tags: tuple[str, ...],
+    license_id: str | None,
     as_json: bool,
     store: str | None,
     name: str | None,
@@ -67,7 +76,10 @@ def release_command(
 
     The release gets a MANIFEST.txt (sha256 of every file, tooling, source, build facts)
     and provenance.intoto.json. A version that exists is refused: releases never change.
+    A --from folder tether did not build, with no README.md, gets a model card for its
+    kind (GGUF, transformers/vLLM) as a release file; the card flags say what it states.
     """
+    card = card_from_options(base_model, pipeline_tag, card_tags, license_id)
     project = Project.load(project_dir)
     opened = project.open_store(store)
     releases.refuse_workspace_store(opened)  # before a build, not after it
@@ -77,9 +89,9 @@ def release_command(
         from tether.cli.build import build_for_release
 
         with build_for_release(project, run_url) as built:
-            info = _publish(project, opened, built, name, version, run_url)
+            info = _publish(project, opened, built, name, version, run_url, card)
     else:
-        info = _publish(project, opened, source_dir, name, version, run_url)
+        info = _publish(project, opened, source_dir, name, version, run_url, card)
     signed = None
     if signer is not None:
         signed = sign_release(opened, info.name, info.version, signer, check_files=False)
@@ -106,16 +118,30 @@ def _publish(
     name: str | None,
     version: str | None,
     run_url: str | None,
+    card: CardOptions,
 ) -> releases.ReleaseInfo:
     return releases.publish_release(
         opened,
         source_dir,
         name=name,
         version=version,
-        floor=read_pin(project.dir),
+        floor=None if version else _pinned_floor(project, name),
         run_url=run_url,
         compat_min_cosine=_compat_min_cosine(project),
+        card=card,
+        project_dir=project.dir,
     )
+
+
+def _pinned_floor(project: Project, name: str | None) -> str | None:
+    """The pin a default next version must pass: ``name``'s line (a bare pin is the
+    project's one model's). None with named pins and no name given or configured: the name
+    then comes from the folder, and the store's versions alone set the next
+    (tests/spine/test_named_pins.py::test_release_from_a_folder_beside_several_pins)."""
+    pins = releases.read_pins(project.dir)
+    if pins is None or (name is None and pins.bare is None):
+        return None
+    return pins.version(name, bare_for=project.configured_name())
 
 
 def _compat_min_cosine(project: Project) -> float:
@@ -131,7 +157,7 @@ def _compat_min_cosine(project: Project) -> float:
 def list_command(store: str | None, name: str | None, project_dir: Path) -> None:
     """List the releases in the store with their states (* marks the pinned one)."""
     project, opened, name = open_project(project_dir, store, name)
-    pinned = read_pin(project.dir)
+    pinned = read_pin(project.dir, name)
     infos = releases.list_releases(opened, name)
     if not infos:
         click.echo(f"no releases of {name} in {opened.url}")
@@ -249,17 +275,23 @@ def withdraw_command(
 @click.command("download")
 @click.argument("version")
 @into_option
+@streams_option
 @store_option
 @name_option
 @project_option
 def download_command(
-    version: str, into: Path, store: str | None, name: str | None, project_dir: Path
+    version: str,
+    into: Path,
+    streams: int | None,
+    store: str | None,
+    name: str | None,
+    project_dir: Path,
 ) -> None:
     """Download every file of a release, verified against its MANIFEST, into a new folder."""
     _, opened, name = open_project(project_dir, store, name)
     progress = ByteProgress(f"downloading {name} {version}")
     try:
-        folder = download_release(opened, name, version, into, progress=progress)
+        folder = download_release(opened, name, version, into, progress=progress, streams=streams)
     finally:
         progress.close()
     click.echo(f"downloaded {name} {release_tag(version)} to {folder}")

@@ -46,12 +46,12 @@ def choose_baseline(
     ``candidate`` is None for a build folder, which has no release below it.
     """
     if choice is None:
-        pinned = read_pin(project_dir)
+        pinned = read_pin(project_dir, name)  # named pins: this model's line
         return pinned if pinned != candidate else None
     if choice == "none":
         return None
     if choice == "pinned":
-        return require_pin(project_dir)
+        return require_pin(project_dir, name)
     if choice == "previous":
         if candidate is None:
             raise TetherError(
@@ -148,7 +148,7 @@ def evaluate_candidate(
 
     opened = project.open_store(store_url)
     name = project.release_name(name, opened)
-    version = None if folder is not None else _candidate_version(project.dir, candidate)
+    version = None if folder is not None else _candidate_version(project.dir, name, candidate)
     base_version = choose_baseline(opened, name, project.dir, baseline, candidate=version)
     if version is not None:
         body, base = compare_releases(
@@ -165,5 +165,7 @@ def evaluate_candidate(
     return Evaluation(data, body, base, (str(folder), base_version or "baseline"), name)
 
 
-def _candidate_version(project_dir: Path, candidate: str) -> str:
-    return require_pin(project_dir) if candidate == "pinned" else normalize_version(candidate)
+def _candidate_version(project_dir: Path, name: str, candidate: str) -> str:
+    if candidate == "pinned":
+        return require_pin(project_dir, name)
+    return normalize_version(candidate)

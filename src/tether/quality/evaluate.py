@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import tether
 from tether.errors import ConfigError, EvaluationError
+from tether.model_card import KIND_LABELS, artifact_kind
 from tether.names import EVAL_RECORD, PROFILE_FILE
 from tether.profile import read_profile
+from tether.versioning import release_tag
 
 if TYPE_CHECKING:
     import numpy as np
@@ -315,8 +317,16 @@ def evaluate_release(
     """EVAL.json of a release on ``dataset``: the record's when it is for the same dataset
     bytes (releases are immutable, so the numbers cannot have changed), else computed on a
     verified download and left for the caller to write."""
-    from tether.spine import download_release
+    from tether.spine import download_release, read_manifest
 
+    manifest, _ = read_manifest(store, name, version)
+    if PROFILE_FILE not in manifest.files:  # before any download: tests/quality/test_cards.py
+        kind = KIND_LABELS[artifact_kind(manifest.files)]
+        raise EvaluationError(
+            f"{name} {release_tag(version)} is {kind}, not an embedding profile: "
+            "only embedding profiles have retrieval metrics",
+            "evaluate a release built by tether build (its MANIFEST.txt lists profile.json)",
+        )
     cached = read_eval(store, name, version) if reuse else None
     if cached and cached.get("dataset", {}).get("sha256") == dataset.digest:
         return cached

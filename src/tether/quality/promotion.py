@@ -180,7 +180,7 @@ def promote_release(
     )
     pin_file = None
     if pin:
-        pin_release(store, name, info.version, project.dir)
+        pin_release(store, name, info.version, project)
         pin_file = project.dir / PIN_FILE
     return Promotion(outcome, info, forced, kept_reason, pin_file)
 
@@ -203,10 +203,10 @@ def revert_release(
 ) -> Revert:
     """`tether revert`: pin the highest promoted release below the pin (a deliberate
     downgrade), then withdraw the pinned one with ``reason`` (default: "reverted to ...")."""
-    current = require_pin(project.dir)
+    current = require_pin(project.dir, name)  # named pins: this model's line only
     previous = previous_promoted(store, name, current, project_dir=project.dir)
     # pin first: if it fails, nothing was withdrawn
-    pin_release(store, name, previous.version, project.dir, allow_downgrade=True)
+    pin_release(store, name, previous.version, project, allow_downgrade=True)
     why = reason.strip() if reason and reason.strip() else f"reverted to {previous.tag}"
     withdrawn = withdraw(store, name, current, reason=why)
     return Revert(previous, withdrawn, why, project.dir / PIN_FILE)

@@ -20,7 +20,6 @@ import importlib.util
 import json
 import os
 import platform
-import re
 import shutil
 import tempfile
 import time
@@ -37,7 +36,17 @@ from tether.manifest import (
     Manifest,
     build_timestamp,
     ci_run_url,
+    source_commit,
     write_release_metadata,
+)
+from tether.model_card import (
+    EMBEDDING,
+    CardOptions,
+    Section,
+    card_metadata,
+    front_matter_license,
+    is_repo_id,
+    render_card,
 )
 from tether.names import (
     DEFAULT_BUILD_DIR,
@@ -301,6 +310,7 @@ def _build_into(
         build_facts = {
             "timestamp": build_timestamp(),
             "workflow": ci_run_url(run_url),
+            **commit_fact(recipe),
             "recipe": recipe_digest,
             "quantization": recipe.quantization.describe() if int8 else "none",
             "exporter": f"{EXPORTER}, opset {recipe.opset}",
@@ -434,6 +444,7 @@ def _mirror_into(
         build_facts = {
             "timestamp": build_timestamp(),
             "workflow": ci_run_url(run_url),
+            **commit_fact(recipe),
             "recipe": recipe_digest,
             "quantization": mirror_onnx.describe_quantization(upstream),
             "exporter": mirror_onnx.MIRROR_EXPORTER,
@@ -649,25 +660,22 @@ def _model_card(
 ) -> str:
     """README.md: what this release is. Only facts that are the same on every rebuild.
 
-    Hugging Face card format: YAML front matter, then the body. Evaluation results come
-    after the release (tether eval writes them to its record); `tether notes VERSION
+    Hugging Face card format (tether.model_card renders every card). Evaluation results
+    come after the release (tether eval writes them to its record); `tether notes VERSION
     --card` renders this card with them as model-index (docs/quality.md).
     """
-    license_id = upstream_license(source.folder)
-    front = ["---", f"base_model: {source.model}", "library_name: onnx"]
-    front += [f"license: {license_id}"] if license_id else []
-    front += ["pipeline_tag: feature-extraction", "tags:", "- tether", "- onnx"]
-    front += ["- sentence-embeddings"] + (["- int8"] if "int8" in profile["variants"] else [])
-    lines = [
-        *front,
-        "---",
-        "",
-        f"# {recipe.name}",
-        "",
+    options = CardOptions(
+        base_model=source.model if is_repo_id(source.model) else None,
+        license=upstream_license(source.folder),
+    )
+    int8 = ["int8"] if "int8" in profile["variants"] else []
+    metadata = card_metadata(EMBEDDING, [PROFILE_FILE], options, embedding_tags=int8)
+    summary = (
         f"Text embedding model `{source.model}` at revision `{source.revision}`, "
         + ("its ONNX files mirrored as published" if mirrored else "exported to ONNX")
-        + f" by tether {tether.__version__} for the profile `{recipe.profile_id}`.",
-        "",
+        + f" by tether {tether.__version__} for the profile `{recipe.profile_id}`."
+    )
+    table = [
         "| | |",
         "|---|---|",
         f"| dimensions | {profile['dim']} |",
@@ -675,27 +683,24 @@ def _model_card(
         f"| normalized | {'yes' if settings.normalize else 'no'} |",
         f"| max length (tokens) | {settings.max_length} |",
         f"| inputs | {', '.join(profile['inputs'])} |",
-        "",
-        "## Variants",
-        "",
     ]
+    variants = Section("Variants")
     for variant, entry in profile["variants"].items():
         quant = entry.get("quantization")
         how = recipe.quantization.describe() if quant else "float32, as exported"
         if mirrored:
             how = f"upstream's, {quant['method']} int8" if quant else "upstream's, float32"
-        lines.append(f"- `{variant}`: `{entry['file']}` ({how})")
-    lines += [
-        "",
+        variants.lines.append(f"- `{variant}`: `{entry['file']}` ({how})")
+    closing = [
         f"The build refused to write this release unless {recipe.parity.describe()} "
         "(cosine similarity on tether's built-in parity texts). MANIFEST.txt records the "
         "measured values, the tooling and the recipe; probe.json holds reference vectors "
         "for a self-test.",
-        "",
         "Licence and intended use: those of the upstream model.",
-        "",
     ]
-    return "\n".join(lines)
+    return render_card(
+        metadata, recipe.name, [summary, "\n".join(table)], [variants], closing=closing
+    )
 
 
 def upstream_license(folder: Path) -> str | None:
@@ -704,11 +709,14 @@ def upstream_license(folder: Path) -> str | None:
         text = (Path(folder) / README_FILE).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    if not text.startswith("---"):
-        return None
-    front = text[3:].split("\n---", 1)[0]
-    found = re.search(r"^license:\s*['\"]?([\w.+-]+)['\"]?\s*$", front, re.MULTILINE)
-    return found.group(1) if found else None
+    return front_matter_license(text)
+
+
+def commit_fact(recipe: Recipe) -> dict[str, str]:
+    """The Build section's ``commit``: the consuming repo's, when there is one (the recipe
+    file's folder is the project's). Not in README.md: a rebuild elsewhere must match it."""
+    commit = source_commit(recipe.origin.parent if recipe.origin is not None else None)
+    return {"commit": commit} if commit else {}
 
 
 # --- plumbing -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,12 +39,14 @@ import platformdirs
 from tether.errors import (
     ManifestError,
     ModelOutputError,
+    NotAnEmbeddingProfileError,
     ProbeMismatchError,
     ProfileIncompleteError,
     RuntimeOptionError,
     TetherError,
     shorten,
 )
+from tether.model_card import KIND_LABELS, KIND_RUNTIMES, artifact_kind
 from tether.names import (
     BUNDLE_MODELS_DIR,
     DEFAULT_APP_MODELS_DIR,
@@ -330,6 +332,16 @@ def resolve_usable(
     _log_trail(profile_id, trail, logging.ERROR)
     if first_failure is not None:
         raise first_failure
+    other_kind = _other_kind(opened.values())
+    if other_kind is not None:  # fetched, complete, but a GGUF (...) release: say so
+        raise NotAnEmbeddingProfileError(
+            f"{profile_id} is {KIND_LABELS[other_kind]}, not an embedding profile",
+            "tether embed and tether.load run embedding profiles (a release with "
+            f"profile.json, made by tether build); run this one with {KIND_RUNTIMES[other_kind]}",
+            reason="not_embedding",
+            trail=trail,
+            problems=[entry.line() for entry in trail],
+        )
     everywhere_absent = all(entry.reason == "not_found" for entry in trail)
     raise ProfileIncompleteError(
         f"no complete profile folder for {profile_id} ({' or '.join(order)})",
@@ -337,6 +349,16 @@ def resolve_usable(
         trail=trail,
         problems=[entry.line() for entry in trail],
     )
+
+
+def _other_kind(folders: Iterable[ProfileFolder]) -> str | None:
+    """The kind of the first candidate that is a whole fetched release without profile.json
+    (a GGUF or transformers release: tests/quality/test_cards.py), else None."""
+    for folder in folders:
+        prepared = folder.prepared
+        if prepared is not None and PROFILE_FILE not in prepared.files:
+            return artifact_kind(prepared.files)
+    return None
 
 
 def _failure_reason(exc: TetherError) -> str:

@@ -3,11 +3,12 @@
     catalog       read releases: MANIFEST, state (pre-release, promoted, withdrawn), lists
     compatibility the guard that keeps a profile id's vectors comparable
     release       publish (immutable model-v<semver>), change state
-    pin           .model-version, the previous promoted release, `tether pin`
+    pin           .model-version (one pin, or named pins), the previous promoted release,
+                  `tether pin`
     layout        a dest root: profile folders and fetch's own state folder (.tether/)
     fetch         release -> profile folder: verified, atomic, locked
     transfer      fetch's parallel ranged downloads, hashed in file order as they land
-    pinned        `tether fetch`: the pin into the project's folder, light when a no-op
+    pinned        `tether fetch`: the pins into the project's folders, light when a no-op
     rollback      rollback protection: what a dest root verified, deliberate downgrades
     trust         the [trust] policy, and the one guard fetch asks (FetchGuard)
     verify        re-hash a profile folder (and its signature); audit pin -> release -> folder
@@ -41,14 +42,17 @@ if TYPE_CHECKING:
     from tether.spine.mirroring import MirrorResult, mirror, mirror_stores
     from tether.spine.pin import (
         Pinned,
+        Pins,
+        pin_models,
         pin_release,
-        pin_version,
         previous_promoted,
         read_pin,
+        read_pins,
         require_pin,
         write_pin,
+        write_pins,
     )
-    from tether.spine.pinned import fetch_pinned
+    from tether.spine.pinned import fetch_pinned, fetch_pins
     from tether.spine.release import promote, publish_release, refuse_workspace_store, withdraw
     from tether.spine.sign import (
         KeyFiles,
@@ -87,6 +91,7 @@ _EXPORTS = {
     "KeyFiles": "sign",
     "MirrorResult": "mirroring",
     "Pinned": "pin",
+    "Pins": "pin",
     "Progress": "layout",
     "ReleaseInfo": "catalog",
     "SignResult": "sign",
@@ -99,6 +104,7 @@ _EXPORTS = {
     "download_release": "fetch",
     "fetch_guard": "trust",
     "fetch_pinned": "pinned",
+    "fetch_pins": "pinned",
     "fetch_release": "fetch",
     "generate_signing_key": "sign",
     "keys_policy": "trust",
@@ -108,8 +114,8 @@ _EXPORTS = {
     "load_trust": "trust",
     "mirror": "mirroring",
     "mirror_stores": "mirroring",
+    "pin_models": "pin",
     "pin_release": "pin",
-    "pin_version": "pin",
     "previous_promoted": "pin",
     "previous_release": "compatibility",
     "promote": "release",
@@ -117,6 +123,7 @@ _EXPORTS = {
     "refuse_workspace_store": "release",
     "read_manifest": "catalog",
     "read_pin": "pin",
+    "read_pins": "pin",
     "release_info": "catalog",
     "release_json": "compatibility",
     "require_pin": "pin",
@@ -130,6 +137,7 @@ _EXPORTS = {
     "verify_signed_folder": "verify",
     "withdraw": "release",
     "write_pin": "pin",
+    "write_pins": "pin",
 }
 __all__ = [
     "PRE_RELEASE",
@@ -140,6 +148,7 @@ __all__ = [
     "KeyFiles",
     "MirrorResult",
     "Pinned",
+    "Pins",
     "Progress",
     "ReleaseInfo",
     "SignResult",
@@ -152,6 +161,7 @@ __all__ = [
     "download_release",
     "fetch_guard",
     "fetch_pinned",
+    "fetch_pins",
     "fetch_release",
     "generate_signing_key",
     "keys_policy",
@@ -161,14 +171,15 @@ __all__ = [
     "load_trust",
     "mirror",
     "mirror_stores",
+    "pin_models",
     "pin_release",
-    "pin_version",
     "previous_promoted",
     "previous_release",
     "promote",
     "publish_release",
     "read_manifest",
     "read_pin",
+    "read_pins",
     "refuse_workspace_store",
     "release_info",
     "release_json",
@@ -183,5 +194,6 @@ __all__ = [
     "verify_signed_folder",
     "withdraw",
     "write_pin",
+    "write_pins",
 ]
 __getattr__ = lazy_door(__name__, _EXPORTS)

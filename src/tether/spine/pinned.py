@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tether.names import DEFAULT_PROFILES_DIR, STATE_RECORD, TRUST_TABLE
+from tether.errors import PinNotFoundError
+from tether.names import DEFAULT_PROFILES_DIR, PIN_FILE, STATE_RECORD, TRUST_TABLE
 from tether.project import Project
 from tether.spine.layout import (
     FetchResult,
@@ -24,7 +25,7 @@ from tether.spine.layout import (
     sweep_dead,
     unchecked,
 )
-from tether.spine.pin import require_pin
+from tether.spine.pin import Pins, read_pins
 from tether.stores.folder_layout import folder_root, read_plain, record_rel, release_rel
 
 
@@ -39,15 +40,78 @@ def fetch_pinned(
     repair: bool = False,
     streams: int | None = None,
 ) -> FetchResult:
-    """Make ``<project>/<profiles_dir>/<name>/`` hold the pinned release, verified.
+    """:func:`fetch_pins` for one model: ``name``, or the project's one pinned model (with
+    several named pins leaving it out is refused: say which)."""
+    (result,) = _fetch(
+        project_dir, store, name, profiles_dir, variants, progress, repair, streams, every=False
+    )
+    return result
+
+
+def fetch_pins(
+    project_dir: Path | str = ".",
+    *,
+    store: str | None = None,
+    name: str | None = None,
+    profiles_dir: Path | str = DEFAULT_PROFILES_DIR,
+    variants: str = "both",
+    progress: Callable[[str, str], Progress | None] | None = None,
+    repair: bool = False,
+    streams: int | None = None,
+) -> list[FetchResult]:
+    """`tether fetch`: make ``<project>/<profiles_dir>/<name>/`` hold ``name``'s pinned
+    release, verified; without ``name``, every pinned model, each into its own folder (a
+    single-model pin: the one model). Each no-op stays as light as one
+    (tests/spine/test_named_pins.py::test_a_noop_fetch_of_named_pins_stays_light).
 
     ``progress(name, version)`` may return a byte-progress callback, asked for only when
     there is something to fetch. With a [trust] policy fetch checks the signature.
     ``repair``: re-hash every file and replace whatever does not match, even when the
     folder already holds the pin. ``streams``: as for fetch_release.
     """
+    return _fetch(
+        project_dir, store, name, profiles_dir, variants, progress, repair, streams, every=True
+    )
+
+
+def _fetch(
+    project_dir: Path | str,
+    store: str | None,
+    name: str | None,
+    profiles_dir: Path | str,
+    variants: str,
+    progress: Callable[[str, str], Progress | None] | None,
+    repair: bool,
+    streams: int | None,
+    *,
+    every: bool,
+) -> list[FetchResult]:
+    """The one body of both: ``every`` lets a missing ``name`` mean every named pin."""
     project = Project.load(project_dir)
-    version = require_pin(project.dir)
+    pins = read_pins(project.dir)
+    if pins is None:
+        raise PinNotFoundError(f"no {PIN_FILE} in {project.dir.absolute()}")
+    names: list[str | None] = [name]
+    if name is None and pins.bare is None and (every or len(pins.names) == 1):
+        names = list(pins.names)
+    return [
+        _fetch_one(project, pins, store, each, profiles_dir, variants, progress, repair, streams)
+        for each in names
+    ]
+
+
+def _fetch_one(
+    project: Project,
+    pins: Pins,
+    store: str | None,
+    name: str | None,
+    profiles_dir: Path | str,
+    variants: str,
+    progress: Callable[[str, str], Progress | None] | None,
+    repair: bool,
+    streams: int | None,
+) -> FetchResult:
+    version = pins.require(name)  # a bare pin answers for any name: the one model's
     dest_root = project.dir / profiles_dir
     trust, accepts = None, None
     if project.table(TRUST_TABLE) is not None:

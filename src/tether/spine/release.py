@@ -24,7 +24,7 @@ from tether.errors import (
     ReleaseNotFoundError,
     TetherError,
 )
-from tether.hashing import list_files, listing_digest
+from tether.hashing import list_files, listing_digest, sha256_bytes
 from tether.manifest import (
     MANIFEST_FILE,
     PROVENANCE_FILE,
@@ -36,12 +36,24 @@ from tether.manifest import (
     parse_manifest,
     render_manifest,
     seal,
+    source_commit,
+)
+from tether.model_card import (
+    CARD_SECTION,
+    TRANSFORMERS,
+    CardOptions,
+    artifact_kind,
+    card_metadata,
+    generic_card,
+    read_hf_config,
 )
 from tether.names import (
     CI_ENV,
     CI_WORKSPACE_ENVS,
     COMPAT_MIN_COSINE,
+    HF_CONFIG_FILE,
     PROFILE_FILE,
+    README_FILE,
     SIGNATURE_FILE,
     STATE_RECORD,
 )
@@ -65,14 +77,20 @@ def publish_release(
     floor: str | None = None,
     run_url: str | None = None,
     compat_min_cosine: float = COMPAT_MIN_COSINE,
+    card: CardOptions | None = None,
+    project_dir: Path | None = None,
 ) -> ReleaseInfo:
     """Publish the files of ``source_dir`` as release ``version`` of ``name``.
 
     A draft MANIFEST.txt in the folder (written by ``tether build``) supplies the provenance
     facts and must still match the files; otherwise tether records the folder's own digest
-    as its source. ``version`` None takes the next patch after the highest of the store's
+    as its source, and the commit of ``project_dir`` (the consuming repo; default: the
+    current folder). ``version`` None takes the next patch after the highest of the store's
     versions and ``floor`` (the current pin). A profile folder must keep the contract of
     the name's previous release (tether.spine.compatibility; probe cosine >= ``compat_min_cosine``).
+    ``card``: a folder tether did not build, without README.md, gets a model card for its
+    kind (GGUF, transformers/vLLM, ...), a release file like the others; what ``card`` says
+    is recorded in MANIFEST.txt's Card section (built or not) for ``tether notes --card``.
     In CI (``CI=true``), a folder store inside the job's workspace is refused.
     """
     refuse_workspace_store(store)
@@ -100,7 +118,15 @@ def publish_release(
         # a profile id is a promise that vectors stay comparable
         check_folder_compatible(store, name, source_dir, min_cosine=compat_min_cosine)
 
-    sections = draft.sections if draft else _default_sections(source_dir, payload, run_url)
+    sections = (
+        draft.sections if draft else _default_sections(source_dir, payload, run_url, project_dir)
+    )
+    generated: str | None = None
+    if card is not None and card.facts():  # for `tether notes --card`, built or not
+        sections = {**sections, CARD_SECTION: card.facts()}
+    if draft is None and card is not None and README_FILE not in payload:
+        generated = _generated_card(source_dir, payload, name, version, sections, card)
+        payload = {**payload, README_FILE: sha256_bytes(generated.encode("utf-8"))}
     manifest, provenance = seal(Manifest(name, version, payload, sections))
     with tempfile.TemporaryDirectory(prefix="tether-release-") as tmp:
         (Path(tmp) / MANIFEST_FILE).write_text(render_manifest(manifest), encoding="utf-8")
@@ -108,6 +134,9 @@ def publish_release(
         files = {rel: source_dir / rel for rel in payload}
         files[MANIFEST_FILE] = Path(tmp) / MANIFEST_FILE
         files[PROVENANCE_FILE] = Path(tmp) / PROVENANCE_FILE
+        if generated is not None:
+            files[README_FILE] = Path(tmp) / README_FILE
+            files[README_FILE].write_text(generated, encoding="utf-8")
         store.publish(name, version, files)
     return _record_state(store, name, version, PRE_RELEASE, event="published")
 
@@ -188,17 +217,47 @@ def _default_name(source_dir: Path, draft: Manifest | None) -> str:
 
 
 def _default_sections(
-    source_dir: Path, payload: dict[str, str], run_url: str | None
+    source_dir: Path, payload: dict[str, str], run_url: str | None, project_dir: Path | None
 ) -> dict[str, dict[str, str]]:
-    """Facts for a folder tether did not build: what it is, and when and where it was released."""
+    """Facts for a folder tether did not build: what it is, and when and where it was
+    released (``commit``: the consuming repo's, for `tether notes`)."""
+    build = {"timestamp": build_timestamp(), "workflow": ci_run_url(run_url)}
+    commit = source_commit(project_dir)
+    if commit:
+        build["commit"] = commit
     return {
         "Tooling": {"python": platform.python_version(), "tether": tether.__version__},
         "Source": {
             "model": source_dir.absolute().name,
             "revision": listing_digest(payload),
         },
-        "Build": {"timestamp": build_timestamp(), "workflow": ci_run_url(run_url)},
+        "Build": build,
     }
+
+
+def _generated_card(
+    source_dir: Path,
+    payload: dict[str, str],
+    name: str,
+    version: str,
+    sections: dict[str, dict[str, str]],
+    card: CardOptions,
+) -> str:
+    """README.md for a folder that has none: its kind's card (tests/quality/test_cards.py)."""
+    kind = artifact_kind(payload)
+    config = None
+    if kind == TRANSFORMERS:
+        config = read_hf_config((source_dir / HF_CONFIG_FILE).read_bytes())
+    metadata = card_metadata(kind, payload, card, config=config)
+    sizes = {rel: (source_dir / rel).stat().st_size for rel in payload}
+    return generic_card(
+        metadata,
+        name=name,
+        title=f"{name} {release_tag(version)}",
+        sizes=sizes,
+        build=sections.get("Build", {}),
+        tether_version=tether.__version__,
+    )
 
 
 # --- state changes ------------------------------------------------------------------------

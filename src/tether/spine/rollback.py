@@ -4,7 +4,7 @@ With a trust policy, each dest root remembers the highest version of each name i
 as signed (``<dest>/.tether/<name>.verified.json``, see tether.spine.layout). A fetch of a
 lower version is refused unless the pin was lowered on purpose: ``tether pin --previous``
 or ``tether pin VERSION --allow-downgrade`` write ``.model-downgrade.json`` beside
-.model-version (commit both).
+.model-version (commit both); with named pins each model keeps its own step there.
 
 That record describes one deliberate step, from version A down to version B, not a standing
 permission. A dest root takes the step once: a fetch of B is allowed when the root has
@@ -85,7 +85,7 @@ def check_rollback(
     if state is None or parse_version(version) >= parse_version(state["highest"]):
         return None
     highest = str(state["highest"])
-    step = read_step(project_dir) if project_dir is not None else None
+    step = read_step(project_dir, name) if project_dir is not None else None
     refusal = f"refusing {name} {release_tag(version)}: {dest_root} already verified "
     # The fix must work with the pin already at `version` (lowered by hand), where
     # `tether pin VERSION --allow-downgrade` alone lowers nothing and records nothing.
@@ -158,6 +158,10 @@ def record_verified(
 
 
 # --- deliberate downgrades (written by tether pin) ----------------------------------------
+# One model: the file is one record ({"schema": 1, "name": ..., "from", "to", "id", "at"}),
+# as ever. Named pins: each model keeps its own step; two or more are
+# {"schema": 2, "steps": [record, ...]} sorted by name, and pinning one model never touches
+# another's step (tests/spine/test_named_pins.py::test_downgrade_records_are_per_name).
 
 
 def read_downgrade(project_dir: Path) -> dict[str, Any] | None:
@@ -173,11 +177,22 @@ def read_downgrade(project_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def read_step(project_dir: Path) -> Downgrade | None:
-    """The deliberate step .model-downgrade.json records, None without one."""
+def _records(project_dir: Path) -> list[dict[str, Any]]:
+    """The step records .model-downgrade.json holds (of every model)."""
     record = read_downgrade(project_dir)
     if record is None:
-        return None
+        return []
+    steps = record.get("steps") if "steps" in record else [record]
+    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
+        raise ManifestError(
+            f"{Path(project_dir) / DOWNGRADE_FILE} does not record downgrades (steps is not "
+            "a list of records)",
+            "re-pin: tether pin VERSION --allow-downgrade",
+        )
+    return steps
+
+
+def _step(record: dict[str, Any], project_dir: Path) -> Downgrade:
     name = record.get("name")
     try:
         if name is not None and not isinstance(name, str):
@@ -193,6 +208,16 @@ def read_step(project_dir: Path) -> Downgrade | None:
     return Downgrade(name, old, new, step_id)
 
 
+def read_step(project_dir: Path, name: str | None = None) -> Downgrade | None:
+    """The deliberate step .model-downgrade.json records for ``name`` (a record that names
+    no model is anyone's), None without one; without ``name``, the first step."""
+    steps = [_step(record, project_dir) for record in _records(project_dir)]
+    mine = [s for s in steps if name is None or s.name == name]
+    anyone = [s for s in steps if s.name is None]
+    found = mine or anyone
+    return found[0] if found else None
+
+
 def lowers(old: str | None, new: str) -> bool:
     """Whether pinning ``new`` over ``old`` lowers the pin."""
     return old is not None and parse_version(new) < parse_version(old)
@@ -201,18 +226,20 @@ def lowers(old: str | None, new: str) -> bool:
 def note_pin_change(
     project_dir: Path, name: str, old: str | None, new: str, *, deliberate: bool
 ) -> None:
-    """Before tether pin writes ``new`` over ``old``: a deliberate lowering is recorded
-    (fetch then allows that step); any other change clears a record of another version.
-    Refusing a lowering that is not deliberate is the trust policy's (tether.spine.pin)."""
-    path = Path(project_dir) / DOWNGRADE_FILE
+    """Before tether pin writes ``new`` over ``old`` for ``name``: a deliberate lowering is
+    recorded (fetch then allows that step); any other change clears a record of another
+    version. Other models' steps stay. Refusing a lowering that is not deliberate is the
+    trust policy's (tether.spine.pin)."""
     new = normalize_version(new)
     try:
-        step = read_step(project_dir)
+        records = _records(project_dir)
+        step = read_step(project_dir, name)
     except ManifestError:  # a damaged record is replaced (or removed) right here
-        step = None
+        records, step = [], None
+    others = [r for r in records if r.get("name") not in (name, None)]
     if not lowers(old, new):
         if step is None or step.new != new:
-            path.unlink(missing_ok=True)
+            _write_records(project_dir, others)
         return
     if not deliberate:
         return
@@ -230,6 +257,16 @@ def note_pin_change(
         "id": secrets.token_hex(8),
         "at": _now(),
     }
+    _write_records(project_dir, [*others, data])
+
+
+def _write_records(project_dir: Path, records: list[dict[str, Any]]) -> None:
+    path = Path(project_dir) / DOWNGRADE_FILE
+    if not records:
+        path.unlink(missing_ok=True)
+        return
+    records = sorted(records, key=lambda r: str(r.get("name")))
+    data = records[0] if len(records) == 1 else {"schema": 2, "steps": records}
     write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 

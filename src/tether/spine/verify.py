@@ -17,7 +17,7 @@ from tether.paths import reserved_reason
 from tether.prepared import PREPARED_FILE, Prepared, read_prepared
 from tether.project import Project
 from tether.spine.catalog import read_manifest, release_info
-from tether.spine.pin import read_pin
+from tether.spine.pin import read_pin, read_pins
 from tether.spine.states import WITHDRAWN
 from tether.spine.trust import (
     TrustPolicy,
@@ -184,12 +184,23 @@ def audit_pinned(
     profiles_dir: Path | str = DEFAULT_PROFILES_DIR,
 ) -> AuditReport:
     """`tether audit`: the project's pin, its release in the store, and ``<profiles_dir>/<name>/``,
-    with the signature when the project has a [trust] policy."""
+    with the signature when the project has a [trust] policy. Without ``name`` in a project
+    of named pins: every pinned model, each line led by its name."""
     project = Project.load(project_dir)
     opened = project.open_store(store)
+    trust = load_trust(project)
+    pins = read_pins(project.dir)
+    if name is None and pins is not None and pins.bare is None:
+        report = AuditReport()
+        for each in pins.names:
+            one = audit(
+                opened, each, pins.named[each], project.dir / profiles_dir / each, trust=trust
+            )
+            report.checks += [(passed, f"{each}: {line}") for passed, line in one.checks]
+        return report
     name = project.release_name(name, opened)
     folder = project.dir / profiles_dir / name
-    return audit(opened, name, read_pin(project.dir), folder, trust=load_trust(project))
+    return audit(opened, name, read_pin(project.dir, name), folder, trust=trust)
 
 
 # --- signatures ---------------------------------------------------------------------------

@@ -25,6 +25,19 @@ the release commit. Reads resolve the tag to its commit once per store and read 
 commit (``/resolve/<commit>/<path>``, with Range); MANIFEST.txt is checked against the git
 blob id the tree lists, every other file's LFS sha256 against MANIFEST before a byte is
 fetched, and the bytes by the caller while streaming (the Hub does not verify downloads).
+
+One repository per version, for users who name repositories by version: a ``{version}``
+placeholder in the repository name, ``hf://org/phi3-avro-vllm-v{version}``, publishes 2.0.0
+as repository ``org/phi3-avro-vllm-v2.0.0`` (created on publish), holding that release the
+way above (commit, tag ``model-v2.0.0``, claim and records on its ``tether-records``). The
+Hub's repository search is not served by mirrors (olah has no ``/api/models``) and lags on
+the Hub, so versions are listed from an *index* repository, ``org/phi3-avro-vllm-releases``
+(the name without the placeholder, a ``v`` just before it and the separators around it, plus
+``-releases``): a publish first claims ``claims/model-v2.0.0/<name>.json`` on the index's
+``tether-records`` (the same compare and swap), which serialises publishers of one version;
+a claim is a release once its version's repository holds the tagged release. Reading one
+version goes straight to its repository. One placeholder, in the repository name only; a
+version that would make an invalid repository id is refused (tests/stores/test_hf.py).
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ from tether.errors import (
     StoreAuthError,
     StoreUnavailableError,
     StoreURLError,
+    shorten,
 )
 from tether.hashing import CHUNK_SIZE, sha256_files
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
@@ -75,6 +89,12 @@ COMMIT_TRIES = 8  # a busy branch: other publishers' commits between our look an
 CLAIMS = "claims"
 RECORDS = "records"
 _TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+VERSION_PLACEHOLDER = "{version}"  # in the repository name: one repository per version
+INDEX_SUFFIX = "-releases"  # the index repository of a per-version store lists its versions
+_SEPARATORS = "-_."
+_SAMPLE_VERSION = "0.0.0"  # stands for the placeholder when a pattern's name is checked
+_INVALID_CARD = "Invalid metadata in README.md"  # huggingface_hub's ValueError for a refused card
+_REPO_ID_RULE = "at most 96 letters, digits, '-', '_' and '.', no '--' or '..'"
 
 
 def _git_blob_id(data: bytes) -> str:
@@ -92,9 +112,58 @@ class HfLocation:
     def url_prefix(self) -> str:
         return "" if self.repo_type == "model" else f"{self.repo_type}s/"
 
+    @property
+    def url(self) -> str:
+        """The hf:// URL of this location."""
+        branch = "" if self.branch == "main" else f"@{quote(self.branch, safe='')}"
+        return f"hf://{self.url_prefix}{self.repo_id}{branch}"
+
+    @property
+    def per_version(self) -> bool:
+        """One repository per version: ``{version}`` in the repository name."""
+        return VERSION_PLACEHOLDER in self.repo_id
+
+    def for_version(self, version: str, url: str) -> HfLocation:
+        """The repository of ``version`` (a normalised semver) of a per-version ``url``."""
+        repo_id = self.repo_id.replace(VERSION_PLACEHOLDER, version)
+        if not _valid_repo_id(repo_id):
+            raise StoreURLError(
+                f"version {version} would make the repository {shorten(repo_id)} of {url}, "
+                f"which is no Hub repository id ({_REPO_ID_RULE})",
+                "publish a version with a shorter pre-release label and without '--' or '..', "
+                "or use one repository for every version: hf://org/name",
+            )
+        return HfLocation(self.repo_type, repo_id, self.branch)
+
+    def index(self) -> HfLocation:
+        """The index repository of a per-version location (see the module docstring)."""
+        org, name = self.repo_id.split("/")
+        return HfLocation(self.repo_type, f"{org}/{index_name(name)}", "main")
+
+
+def index_name(pattern: str) -> str:
+    """``phi3-avro-vllm-v{version}`` -> ``phi3-avro-vllm-releases``; "" when nothing is left."""
+    before, _, after = pattern.partition(VERSION_PLACEHOLDER)
+    if before[-1:] in ("v", "V") and (len(before) == 1 or before[-2] in _SEPARATORS):
+        before = before[:-1]
+    fixed = "-".join(p for p in (before.strip(_SEPARATORS), after.strip(_SEPARATORS)) if p)
+    return f"{fixed}{INDEX_SUFFIX}" if fixed else ""
+
+
+def _valid_repo_id(repo_id: str) -> bool:
+    """What huggingface_hub (and the Hub) accept as ``org/name``."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return False
+    return True
+
 
 def parse_hf_url(url: str) -> HfLocation:
-    """``hf://[type/]org/name[@revision]`` -> where releases go."""
+    """``hf://[type/]org/name[@revision]`` -> where releases go (``{version}`` in the name:
+    one repository per version)."""
     if not url.startswith("hf://"):
         raise StoreURLError(f"not a Hugging Face store URL: {url!r}", "use hf://org/name")
     rest = url[len("hf://") :]
@@ -103,22 +172,65 @@ def parse_hf_url(url: str) -> HfLocation:
             f"the store URL {url!r} has options; hf:// takes none",
             f"set ${HF_ENDPOINT_ENV} for another Hub, ${HF_TOKEN_ENV} for the token",
         )
+    per_version = "hf://org/name-v{version}"
+    holes = rest.count(VERSION_PLACEHOLDER)
+    stray = rest.replace(VERSION_PLACEHOLDER, "")
+    if "{" in stray or "}" in stray:
+        raise StoreURLError(
+            f"the store URL {url!r} has a placeholder other than {VERSION_PLACEHOLDER}",
+            f"the only placeholder is {VERSION_PLACEHOLDER}, in the repository name: {per_version}",
+        )
+    if holes > 1:
+        raise StoreURLError(
+            f"the store URL {url!r} has {holes} {VERSION_PLACEHOLDER} placeholders; it takes one",
+            f"put one {VERSION_PLACEHOLDER} in the repository name: {per_version}",
+        )
     path, _, revision = rest.partition("@")
     parts = [p for p in path.split("/") if p]
     repo_type = "model"
     if len(parts) == 3 and parts[0] in _TYPES:
         repo_type = _TYPES[parts.pop(0)]
     if len(parts) != 2 or any(
-        not p.replace("-", "").replace("_", "").replace(".", "").isalnum() for p in parts
+        not p.replace(VERSION_PLACEHOLDER, _SAMPLE_VERSION)
+        .replace("-", "")
+        .replace("_", "")
+        .replace(".", "")
+        .isalnum()
+        for p in parts
     ):
         raise StoreURLError(
             f"Hugging Face store URL {url!r} does not name one repository",
             "use hf://org/name, hf://datasets/org/name or hf://org/name@branch",
         )
+    if holes and VERSION_PLACEHOLDER not in parts[1]:
+        raise StoreURLError(
+            f"the store URL {url!r} has {VERSION_PLACEHOLDER} outside the repository name",
+            "only the repository name may hold it, not the organisation or the branch: "
+            f"{per_version}",
+        )
+    repo_id = "/".join(parts)
+    if not _valid_repo_id(repo_id.replace(VERSION_PLACEHOLDER, _SAMPLE_VERSION)):
+        raise StoreURLError(
+            f"Hugging Face store URL {url!r} does not name a valid repository ({_REPO_ID_RULE})",
+            "use hf://org/name with a name the Hub accepts",
+        )
     branch = unquote(revision) if revision else "main"
     if branch == HF_RECORD_BRANCH or branch.startswith(RELEASE_TAG_PREFIX):
         raise StoreURLError(f"{branch!r} in {url!r} cannot hold releases (tether uses it)")
-    return HfLocation(repo_type, "/".join(parts), branch)
+    location = HfLocation(repo_type, repo_id, branch)
+    if holes and not index_name(parts[1]):
+        raise StoreURLError(
+            f"the repository name of {url!r} is only {VERSION_PLACEHOLDER}: its versions "
+            "would have no index repository to be listed from",
+            f"give the name a fixed part: {per_version}",
+        )
+    if holes and not _valid_repo_id(location.index().repo_id):
+        raise StoreURLError(
+            f"the index repository {location.index().repo_id} of {url!r} is no valid Hub "
+            f"repository id ({_REPO_ID_RULE})",
+            "use a shorter repository name",
+        )
+    return location
 
 
 class HfStore:
@@ -187,6 +299,18 @@ class HfStore:
             raise StoreUnavailableError(
                 f"cannot reach the Hub at {self.endpoint} ({what}): {exc}",
                 f"check the network, and ${HF_ENDPOINT_ENV}",
+            ) from exc
+        except ValueError as exc:  # the Hub's /api/validate-yaml refused a README.md
+            if not str(exc).startswith(_INVALID_CARD):
+                raise
+            reasons = "; ".join(
+                line.lstrip("- ").strip() for line in str(exc).splitlines()[1:] if line.strip()
+            )
+            raise StoreUnavailableError(
+                f"the Hub at {self.endpoint} refused the README.md (model card) of {what} on "
+                f"{self.repo}: {reasons[:200] or 'invalid metadata'}",
+                "fix the YAML front matter of README.md in the released folder, or remove "
+                "README.md to get a generated card (tests/stores/test_hf.py)",
             ) from exc
 
     def _refs(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -627,9 +751,107 @@ class _HubBody(RemoteBody):
         self._resp.close()
 
 
-def open_hf_store(url: str) -> HfStore:
-    """An HfStore for ``hf://[type/]org/name[@revision]``."""
+class HfVersionedStore:
+    """A store with one Hub repository per version, listed from an index repository (see
+    the module docstring): each version's repository is an HfStore of its own."""
+
+    parallel = False  # as HfStore
+
+    def __init__(self, url: str, location: HfLocation, endpoint: str, token: str | None) -> None:
+        self.url = url
+        self.location = location
+        self.endpoint = endpoint
+        self.token = token
+        index = location.index()
+        self.index = HfStore(index.url, index, endpoint, token)
+        self._stores: dict[str, HfStore] = {}  # version -> the store of its repository
+
+    def __repr__(self) -> str:
+        return f"HfVersionedStore({self.url!r})"
+
+    def store_for(self, version: str) -> HfStore:
+        """The store of ``version``'s own repository (StoreURLError if it cannot have one)."""
+        bare = release_tag(version).removeprefix(RELEASE_TAG_PREFIX)
+        if bare not in self._stores:
+            location = self.location.for_version(bare, self.url)
+            self._stores[bare] = HfStore(location.url, location, self.endpoint, self.token)
+        return self._stores[bare]
+
+    def _released(self) -> Iterator[tuple[str, str]]:
+        """(name, version) of every release: a claim in the index whose version's repository
+        holds that release, tagged (the claim of a publish under way, or that died, is none)."""
+        branches, _ = self.index._refs()
+        for tag, name in sorted(self.index._claims(branches.get(HF_RECORD_BRANCH)).items()):
+            try:
+                version = str(parse_release_tag(tag))
+                store = self.store_for(version)
+            except ValueError:  # InvalidTagError, StoreURLError: not a release of this pattern
+                continue
+            for owner, found, commit in store._tagged():
+                if owner == name and found == version:
+                    store._commits.setdefault(tag, commit)
+                    yield name, version
+
+    def names(self) -> list[str]:
+        return sorted({name for name, _ in self._released()})
+
+    def versions(self, name: str) -> list[str]:
+        check_name(name)
+        return [version for owner, version in self._released() if owner == name]
+
+    def files(self, name: str, version: str) -> dict[str, int]:
+        return self.store_for(version).files(name, version)
+
+    def open_file(
+        self, name: str, version: str, path: str, start: int = 0, end: int | None = None
+    ) -> BinaryIO:
+        return self.store_for(version).open_file(name, version, path, start, end)
+
+    def publish(self, name: str, version: str, files: Mapping[str, Path]) -> None:
+        store = self.store_for(version)  # an invalid repository id is refused before any write
+        tag = release_tag(version)
+        where = store._where(name, version)
+        _, tags = store._refs()
+        if tag in tags:  # said before claiming: the plain "already has", naming the repository
+            raise ReleaseExistsError(
+                f"{self.url} already has {where} (tag {tag} of {store.repo})",
+                "releases never reuse a tag: publish another version",
+            )
+        self.index._ensure_repo()
+        claim = self.index._claim(name, tag, where)  # of two publishers of a version, one
+        try:
+            store.publish(name, version, files)
+        except BaseException:
+            # A release whose tag was made stays listed; unsure (no answer): keep the claim too.
+            if not _may_hold_tag(store, tag):
+                self.index._unclaim(claim, where)
+            raise
+
+    def read_record(self, name: str, version: str, key: str) -> bytes | None:
+        return self.store_for(version).read_record(name, version, key)
+
+    def write_record(self, name: str, version: str, key: str, data: bytes) -> None:
+        self.store_for(version).write_record(name, version, key, data)
+
+    def record_keys(self, name: str, version: str) -> list[str]:
+        return self.store_for(version).record_keys(name, version)
+
+
+def _may_hold_tag(store: HfStore, tag: str) -> bool:
+    """Whether ``store`` has ``tag``, True when its refs cannot be read."""
+    try:
+        _, tags = store._refs()
+    except Exception:
+        return True
+    return tag in tags
+
+
+def open_hf_store(url: str) -> HfStore | HfVersionedStore:
+    """The store of ``hf://[type/]org/name[@revision]``; with ``{version}`` in the name, one
+    repository per version."""
     location = parse_hf_url(url)
     endpoint = os.environ.get(HF_ENDPOINT_ENV, "").strip() or HF_ENDPOINT
     token = os.environ.get(HF_TOKEN_ENV, "").strip() or None
+    if location.per_version:
+        return HfVersionedStore(url, location, endpoint, token)
     return HfStore(url, location, endpoint, token)
