@@ -677,6 +677,12 @@ def trimmed_spec(spec: Path, dest: Path) -> Path:
     return dest
 
 
+# "Update a release" lists 200 and 404 only, yet GitHub answers 422 Validation Failed when
+# the tag a draft is published under was taken meanwhile, as "Create a release" documents:
+# the racing publishers of tests/stores/test_contract.py meet it when both PATCH at once.
+_UPDATE_REFUSED = re.compile(r"upstream call to /repos/[^/]+/[^/]+/releases/\d+ has returned 422$")
+
+
 @dataclass
 class Prism:
     process: subprocess.Popen
@@ -690,14 +696,19 @@ class Prism:
 
     def violations(self) -> list[str]:
         """Lines of Prism's log that report a request or response breaking the description."""
-        lines = self.log().splitlines()
-        return [
-            line
-            for line in lines
-            if re.search(r"\b(Violation|error)\b", line, re.IGNORECASE)
-            and "Request received" not in line
-            and line not in self.excused
-        ]
+        found, refused_updates = [], 0
+        for line in self.log().splitlines():
+            refused_updates += bool(_UPDATE_REFUSED.search(line))
+            if not re.search(r"\b(Violation|error)\b", line, re.IGNORECASE):
+                continue
+            if "Request received" in line or line in self.excused:
+                continue
+            # Prism validates asynchronously: the violation may come a few lines later.
+            if refused_updates and "returned status code" in line and line.endswith(": 200,404"):
+                refused_updates -= 1
+                continue
+            found.append(line)
+        return found
 
     def stop(self) -> None:
         if self.process.poll() is None:
