@@ -14,6 +14,15 @@ whole link, not a connection. (The http module's `limit_rate` caps each *request
 lets each one start with a second's worth at full speed, which would reward many small
 ranges; a connection's allowance happens once.)
 
+That first second rewards a client that opens more connections, and no real
+per-connection cap (a congested path, a server's per-connection throttle, a TCP window)
+gives it: a new connection pays a slow start instead. So there is a second link model,
+`--link paced`: benchmarks/paced_proxy.py, an asyncio TCP proxy in its own process, paces
+each client connection's download to the rate from its first byte with a token bucket of
+--bucket bytes (default 128k, ~6 ms at 20m) that starts empty, so no connection is ever
+more than one bucket ahead of rate x time open; requests go upstream unpaced. nginx stays
+the default, so that the issue-18 table in BENCHMARKS.md stays reproducible.
+
 Side by side, each pull in a fresh process, interleaved, medians of --runs (wall time
 from the parent, process start included):
 
@@ -26,13 +35,15 @@ from the parent, process start included):
 and on unshaped loopback from the registry: tether-default (one stream there), tether
 with 8 streams, raw GET + fsync, and with --baseline-src the tether of another tree.
 
-Through the cap each pull also reports the TCP connections it opened (nginx's log): each
-new one starts with a second's worth at full speed, so a client that opens more gets more.
+Through the cap each pull also reports the TCP connections it opened (the link's log; on
+nginx each new one starts with a second's worth at full speed, so a client that opens more
+gets more) and the CPU the link's processes used, as a share of one core over its wall time.
 And for each mode the longest time the machine spent with every task stalled on I/O
 during one of its pulls (/proc/pressure/io, "full"): other jobs' disk writes stall fsync.
 
     .venv/bin/python benchmarks/pull_speed.py [--runs 3] [--rate 20m] [--quick]
-        [--baseline-src DIR] [--modes tether,aria2c] [--no-capped] [--no-loopback]
+        [--link nginx|paced] [--bucket 128k] [--baseline-src DIR] [--modes tether,aria2c]
+        [--no-capped] [--no-loopback]
 
 Needs `apt-get install docker-registry nginx libnginx-mod-stream aria2`; about 5 x the
 release sizes of free disk in --workdir (default /tmp); everything is deleted afterwards.
@@ -127,11 +138,25 @@ class Site:
     label: str
     url: str  # the tether store URL (through the proxy, or direct)
     blob_urls: dict[str, list[str]]  # release name -> one plain GET URL per file
-    connections_log: Path | None = None  # nginx's line per closed client connection
+    connections_log: Path | None = None  # the link's line per closed client connection
+    link_pid: int | None = None  # the link's process (nginx: the master, its workers below)
 
 
 def _log_size(path: Path | None) -> int:
     return path.stat().st_size if path is not None and path.exists() else 0
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time so far of a process and its children (nginx's workers), 0 for none."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def io_stalled() -> float:
@@ -174,13 +199,15 @@ def pull(mode: str, site: Site, release: Release, work: Path) -> dict[str, float
         command += site.blob_urls[release.name]
     os.sync()  # start from clean writeback, untimed
     logged, stalled = _log_size(site.connections_log), io_stalled()
+    link_cpu = cpu_seconds(site.link_pid)
     start = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     result = {"wall": wall, "seconds": wall, "max_rss_mib": 0.0, "connections": 0.0}
     result["io_stall"] = io_stalled() - stalled
+    result["link_cpu"] = (cpu_seconds(site.link_pid) - link_cpu) / wall
     if site.connections_log is not None:  # each new connection gets nginx's first second
-        time.sleep(0.3)  # nginx logs a session once both its sides closed
+        time.sleep(0.3)  # the link logs a session once both its sides closed
         with open(site.connections_log, "rb") as log:
             log.seek(logged)
             result["connections"] = float(len(log.read().splitlines()))
@@ -219,17 +246,20 @@ def compare(
         inner = f"(in-process {median(mode, 'seconds'):6.2f} s)" if rss else " " * 24
         conns = sorted({int(r["connections"]) for r in results[mode]})
         stall = max(r["io_stall"] for r in results[mode])
+        link_cpu = median(mode, "link_cpu")
         print(
             f"  {mode:15} {median(mode):7.2f} s {inner} {mib / median(mode):7.1f} MiB/s"
             + (f"  peak RSS {rss:4.0f} MiB" if rss else "")
             + (f"  connections {'/'.join(map(str, conns))}" if any(conns) else "")
             + (f"  I/O-stalled up to {stall:.1f} s" if stall >= 0.05 else "")
+            + (f"  link CPU {link_cpu:.0%}" if link_cpu else "")
             + f"  {walls}"
         )
     return (
         {mode: median(mode) for mode in modes}
         | {f"{mode}:in": median(mode, "seconds") for mode in modes}
         | {f"{mode}:conns": max(r["connections"] for r in results[mode]) for mode in modes}
+        | {f"{mode}:link_cpu": median(mode, "link_cpu") for mode in modes}
         | {"rss": max(r["max_rss_mib"] for r in results[modes[0]])}
     )
 
@@ -272,6 +302,33 @@ def start_nginx(
     )
     time.sleep(0.5)
     if process.poll() is not None:
+        raise RuntimeError((folder / "stderr.log").read_text())
+    return process, {label: f"127.0.0.1:{port}" for label, port in ports.items()}
+
+
+def start_paced(
+    folder: Path, upstreams: dict[str, str], rate: str, bucket: str
+) -> tuple[subprocess.Popen, dict[str, str]]:
+    """benchmarks/paced_proxy.py on 127.0.0.1, one port per upstream, each client connection
+    paced to ``rate`` from its first byte (no first-second burst); folder/connections.log
+    gets a line per closed connection, as nginx's does."""
+    from tests.servers import free_port
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = {label: free_port() for label in upstreams}
+    command = [sys.executable, str(Path(__file__).with_name("paced_proxy.py")), "--rate", rate,
+               "--bucket", bucket, "--log", str(folder / "connections.log")]  # fmt: skip
+    for label, address in upstreams.items():
+        command += ["--route", f"{ports[label]}={address}"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=open(folder / "stderr.log", "wb"),  # noqa: SIM115 - the child owns it
+        text=True,
+    )
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "ready":  # it says so once every port is bound
+        process.wait(10)
         raise RuntimeError((folder / "stderr.log").read_text())
     return process, {label: f"127.0.0.1:{port}" for label, port in ports.items()}
 
@@ -341,6 +398,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rate", default="20m", help="per-connection cap (nginx size syntax)")
+    parser.add_argument(
+        "--link", choices=("nginx", "paced"), default="nginx",
+        help="nginx: the stream module's proxy_download_rate (each new connection's first "
+        "second at full speed); paced: benchmarks/paced_proxy.py, paced from the first byte",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bucket", default="128k", help="--link paced: the token bucket (nginx size syntax)"
+    )
     parser.add_argument("--file-mib", type=int, default=1024)
     parser.add_argument("--shard-mib", type=int, default=256)
     parser.add_argument("--loopback-runs", type=int, default=5)
@@ -374,7 +439,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="tether-pull-bench-", dir=args.workdir))
     servers: list[Server] = []
-    nginx = None
+    link = None
     try:
         made = make_releases(work, args.file_mib, args.shard_mib)
         releases = [release for release, _ in made]
@@ -393,17 +458,27 @@ def main() -> None:
             publish(f"s3://bench/releases?endpoint={seaweed.url}", folder, release.name)
         shutil.rmtree(work / "source")
         upstreams = {"oci": registry.url, "s3": s3_direct}
-        nginx, proxied = start_nginx(work / "nginx", upstreams, args.rate)
+        if args.link == "nginx":
+            link, proxied = start_nginx(work / "link", upstreams, args.rate)
+            about = f"nginx stream proxy, proxy_download_rate {args.rate} per connection"
+            cap = f"{args.rate}/connection"
+        else:
+            link, proxied = start_paced(work / "link", upstreams, args.rate, args.bucket)
+            about = (
+                f"paced proxy (benchmarks/paced_proxy.py), {args.rate} per connection from its "
+                f"first byte, token bucket {args.bucket}, no first-second burst"
+            )
+            cap = f"paced {args.rate}/connection"
         print(f"machine: {os.cpu_count()} CPUs, {_cpu_model()}; load {os.getloadavg()[0]:.1f}")
-        print(f"link: nginx stream proxy, proxy_download_rate {args.rate} per connection")
+        print(f"link: {about}")
 
-        cap = f"{args.rate}/connection"
         capped = [
             oci_site(f"registry via {cap}", proxied["oci"], registry.url, releases),
             s3_site(f"SeaweedFS via {cap}", f"http://{proxied['s3']}", releases),
         ]
         for site in capped:
-            site.connections_log = work / "nginx" / "connections.log"
+            site.connections_log = work / "link" / "connections.log"
+            site.link_pid = link.pid
         summary = []
         for site in [] if args.no_capped else capped:
             for release in releases:
@@ -418,7 +493,8 @@ def main() -> None:
                 f"tether-1/tether {_ratio(m, 'tether-1')} (>= 4), "
                 f"raw/tether {_ratio(m, 'raw')}; peak RSS of tether {m['rss']:.0f} MiB; "
                 f"connections: tether {m.get('tether:conns', 0):.0f}, "
-                f"aria2c {m.get('aria2c:conns', 0):.0f}"
+                f"aria2c {m.get('aria2c:conns', 0):.0f}; link CPU during tether's pulls "
+                f"{m.get('tether:link_cpu', 0):.0%}"
             )
         if args.no_loopback:
             return
@@ -438,9 +514,9 @@ def main() -> None:
                 + (f"; baseline/tether {base / now:.2f} (>= 1)" if base else "")
             )
     finally:
-        if nginx is not None:
-            nginx.terminate()
-            nginx.wait(10)
+        if link is not None:
+            link.terminate()
+            link.wait(10)
         for server in servers:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
