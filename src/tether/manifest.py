@@ -271,6 +271,12 @@ def source_commit(project_dir: Path | None = None) -> str | None:
     return head_commit(Path(project_dir) if project_dir is not None else Path.cwd())
 
 
+def commit_fact(project_dir: Path | None = None) -> dict[str, str]:
+    """The Build section's ``commit`` fact (:func:`source_commit`), empty when there is none."""
+    commit = source_commit(project_dir)
+    return {"commit": commit} if commit else {}
+
+
 def check_folder(folder: Path, manifest: Manifest, *, where: str) -> None:
     """Raise IntegrityError naming every file of ``folder`` that differs from ``manifest``."""
     folder = Path(folder)

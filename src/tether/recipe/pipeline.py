@@ -36,7 +36,7 @@ from tether.manifest import (
     Manifest,
     build_timestamp,
     ci_run_url,
-    source_commit,
+    commit_fact,
     write_release_metadata,
 )
 from tether.model_card import (
@@ -310,7 +310,7 @@ def _build_into(
         build_facts = {
             "timestamp": build_timestamp(),
             "workflow": ci_run_url(run_url),
-            **commit_fact(recipe),
+            **_commit_of(recipe),
             "recipe": recipe_digest,
             "quantization": recipe.quantization.describe() if int8 else "none",
             "exporter": f"{EXPORTER}, opset {recipe.opset}",
@@ -444,7 +444,7 @@ def _mirror_into(
         build_facts = {
             "timestamp": build_timestamp(),
             "workflow": ci_run_url(run_url),
-            **commit_fact(recipe),
+            **_commit_of(recipe),
             "recipe": recipe_digest,
             "quantization": mirror_onnx.describe_quantization(upstream),
             "exporter": mirror_onnx.MIRROR_EXPORTER,
@@ -712,11 +712,10 @@ def upstream_license(folder: Path) -> str | None:
     return front_matter_license(text)
 
 
-def commit_fact(recipe: Recipe) -> dict[str, str]:
+def _commit_of(recipe: Recipe) -> dict[str, str]:
     """The Build section's ``commit``: the consuming repo's, when there is one (the recipe
     file's folder is the project's). Not in README.md: a rebuild elsewhere must match it."""
-    commit = source_commit(recipe.origin.parent if recipe.origin is not None else None)
-    return {"commit": commit} if commit else {}
+    return commit_fact(recipe.origin.parent if recipe.origin is not None else None)
 
 
 # --- plumbing -----------------------------------------------------------------------------

@@ -46,7 +46,6 @@ from tether.errors import (
     TetherError,
     shorten,
 )
-from tether.model_card import KIND_LABELS, KIND_RUNTIMES, artifact_kind
 from tether.names import (
     BUNDLE_MODELS_DIR,
     DEFAULT_APP_MODELS_DIR,
@@ -334,6 +333,8 @@ def resolve_usable(
         raise first_failure
     other_kind = _other_kind(opened.values())
     if other_kind is not None:  # fetched, complete, but a GGUF (...) release: say so
+        from tether.model_card import KIND_LABELS, KIND_RUNTIMES  # the failure path only
+
         raise NotAnEmbeddingProfileError(
             f"{profile_id} is {KIND_LABELS[other_kind]}, not an embedding profile",
             "tether embed and tether.load run embedding profiles (a release with "
@@ -357,6 +358,8 @@ def _other_kind(folders: Iterable[ProfileFolder]) -> str | None:
     for folder in folders:
         prepared = folder.prepared
         if prepared is not None and PROFILE_FILE not in prepared.files:
+            from tether.model_card import artifact_kind  # the failure path only
+
             return artifact_kind(prepared.files)
     return None
 

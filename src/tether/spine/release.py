@@ -32,11 +32,11 @@ from tether.manifest import (
     build_timestamp,
     check_folder,
     ci_run_url,
+    commit_fact,
     hash_payload,
     parse_manifest,
     render_manifest,
     seal,
-    source_commit,
 )
 from tether.model_card import (
     CARD_SECTION,
@@ -221,10 +221,11 @@ def _default_sections(
 ) -> dict[str, dict[str, str]]:
     """Facts for a folder tether did not build: what it is, and when and where it was
     released (``commit``: the consuming repo's, for `tether notes`)."""
-    build = {"timestamp": build_timestamp(), "workflow": ci_run_url(run_url)}
-    commit = source_commit(project_dir)
-    if commit:
-        build["commit"] = commit
+    build = {
+        "timestamp": build_timestamp(),
+        "workflow": ci_run_url(run_url),
+        **commit_fact(project_dir),
+    }
     return {
         "Tooling": {"python": platform.python_version(), "tether": tether.__version__},
         "Source": {
