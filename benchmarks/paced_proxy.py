@@ -19,6 +19,7 @@ connection closes, in the format of pull_speed.py's nginx log:
         --route LISTEN_PORT=HOST:PORT [--route ...]
 
 `--rate 0` forwards unpaced (the check that the proxy itself is not the bottleneck).
+The pacing is pinned by tests/test_paced_link.py.
 """
 
 from __future__ import annotations
