@@ -283,7 +283,7 @@ def test_eval_refuses_a_gguf_release_before_downloading_it(tmp_path: Path) -> No
         code=2,
     )
     assert "phi3-gguf model-v2.0.0 is a GGUF release, not an embedding profile" in output
-    assert "downloading" not in output
+    assert "downloading" not in output and "evaluating on" not in output
     assert store.read_record("phi3-gguf", "2.0.0", EVAL_RECORD) is None
 
 

@@ -141,8 +141,6 @@ def evaluate_candidate(
     """
     settings = gate_settings(project)
     data = load_dataset(dataset_dir or settings.dataset)
-    if progress is not None:
-        progress(f"evaluating on {data.describe()}")
     if folder is not None and baseline is None:
         return Evaluation(data, evaluate_model(folder, data, progress=progress))
 

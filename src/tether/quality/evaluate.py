@@ -268,6 +268,8 @@ def evaluate_model(
             f"{folder} has no profile.json: only embedding profiles can be evaluated",
             "build it with tether build (a release of another kind has no retrieval metrics)",
         )
+    if progress is not None:  # only once it is known to be evaluable
+        progress(f"evaluating on {dataset.describe()}")
     results = {
         v: evaluate_folder(folder, dataset, variant=v, progress=progress)
         for v in profile_variants(folder)
