@@ -380,8 +380,13 @@ def test_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setenv("TETHER_GITHUB_API_URL", "http://127.0.0.1:8")
     assert open_github_store("github://o/r").client.api == "http://127.0.0.1:8"
-    for bad in ("github://o", "github://a/b/c/d", "github://tok@o/r", "github://o/r?x=1"):
-        with pytest.raises(StoreURLError):
+    for bad, why in (
+        ("github://o", "does not name one repository"),
+        ("github://a/b/c/d", "does not name one repository"),
+        ("github://tok@o/r", "carries credentials"),  # the token would land in .prepared.json
+        ("github://o/r?x=1", "unknown option 'x'"),
+    ):
+        with pytest.raises(StoreURLError, match=why):
             open_store(bad)
 
 

@@ -1,5 +1,5 @@
-"""What the remote stores (oci, s3, github) share: checking a publish, streaming uploads and
-downloads."""
+"""What the remote stores (oci, s3, github) share: reading their URLs, checking a publish,
+streaming uploads and downloads."""
 
 from __future__ import annotations
 
@@ -9,12 +9,38 @@ import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import ParseResult, parse_qs, urlparse
 
-from tether.errors import IntegrityError, ManifestError, StoreUnavailableError
+from tether.errors import IntegrityError, ManifestError, StoreUnavailableError, StoreURLError
 from tether.hashing import CHUNK_SIZE
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.paths import PUBLISH_HINT, check_release_paths
 from tether.versioning import release_tag
+
+
+def split_store_url(
+    url: str, scheme: str, *, form: str, options: tuple[str, ...], credentials_fix: str
+) -> tuple[ParseResult, dict[str, str]]:
+    """``url`` parsed, and its ``?key=value`` options (the last of each); refuses another
+    scheme, user:password in the URL (it is written to .prepared.json and logs) and any
+    option but ``options``. ``form`` is the URL shape an error suggests."""
+    parsed = urlparse(url)
+    if parsed.scheme != scheme or not parsed.netloc:
+        raise StoreURLError(f"not a {scheme}:// store URL: {url!r}", f"use {form}")
+    if "@" in parsed.netloc:
+        raise StoreURLError(
+            f"the store URL {url.split('@')[-1]!r} carries credentials, which would be "
+            "written to .prepared.json and logs",
+            f"drop them; {credentials_fix}",
+        )
+    query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    unknown = sorted(set(query) - set(options))
+    if unknown:
+        raise StoreURLError(
+            f"unknown option {unknown[0]!r} in {url!r}",
+            f"known options: {', '.join(options)}" if options else f"use {form}",
+        )
+    return parsed, query
 
 
 def publish_manifest(name: str, version: str, files: Mapping[str, Path]) -> tuple[Manifest, bytes]:

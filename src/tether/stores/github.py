@@ -50,7 +50,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
-from urllib.parse import parse_qs, quote, urlparse
+from urllib.parse import quote
 
 import requests
 
@@ -78,7 +78,13 @@ from tether.names import (
     STATE_RECORD,
 )
 from tether.paths import check_name, check_relative_path, check_release_paths
-from tether.stores._remote import HttpBody, UploadBody, network_reason, publish_manifest
+from tether.stores._remote import (
+    HttpBody,
+    UploadBody,
+    network_reason,
+    publish_manifest,
+    split_store_url,
+)
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
 log = logging.getLogger(__name__)
@@ -714,19 +720,13 @@ class _AssetBody(HttpBody):
 
 def open_github_store(url: str) -> GitHubStore:
     """A GitHubStore for ``github://[HOST/]owner/repo[?api=URL]``."""
-    parsed = urlparse(url)
-    if parsed.scheme != "github" or not parsed.netloc:
-        raise StoreURLError(f"not a GitHub store URL: {url!r}", "use github://owner/repo")
-    if "@" in parsed.netloc:
-        raise StoreURLError(
-            f"the store URL {url.split('@')[-1]!r} carries credentials, which would be written "
-            "to .prepared.json and logs",
-            "drop them; set GITHUB_TOKEN or run gh auth login",
-        )
-    query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-    unknown = set(query) - {"api"}
-    if unknown:
-        raise StoreURLError(f"unknown option {sorted(unknown)[0]!r} in {url!r}", "known: api")
+    parsed, query = split_store_url(
+        url,
+        "github",
+        form="github://owner/repo",
+        options=("api",),
+        credentials_fix="set GITHUB_TOKEN or run gh auth login",
+    )
     parts = [parsed.netloc, *[p for p in parsed.path.split("/") if p]]
     if len(parts) == 2:
         host, owner, repo = GITHUB_HOST, parts[0], parts[1]

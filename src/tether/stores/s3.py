@@ -35,7 +35,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, cast
-from urllib.parse import parse_qs, urlparse
 
 from tether import __version__
 from tether.errors import (
@@ -52,7 +51,7 @@ from tether.manifest import MANIFEST_FILE
 from tether.names import MAX_STREAMS, RECORD_SUFFIX
 from tether.paths import check_name, check_relative_path, check_release_paths
 from tether.stores._botocore import Config, Session, bex
-from tether.stores._remote import RemoteBody, publish_manifest
+from tether.stores._remote import RemoteBody, publish_manifest, split_store_url
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
 log = logging.getLogger(__name__)
@@ -505,22 +504,13 @@ class S3Store:
 
 def open_s3_store(url: str) -> S3Store:
     """An S3Store for ``s3://bucket[/prefix][?endpoint=URL&region=R&profile=P]``."""
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise StoreURLError(f"not an S3 store URL: {url!r}", "use s3://bucket/prefix")
-    if "@" in parsed.netloc:
-        raise StoreURLError(
-            f"the store URL {url.split('@')[-1]!r} carries credentials, which would be "
-            "written to .prepared.json and logs",
-            "drop them; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
-        )
-    query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-    unknown = set(query) - {"endpoint", "region", "profile"}
-    if unknown:
-        raise StoreURLError(
-            f"unknown option {sorted(unknown)[0]!r} in {url!r}",
-            "known options: endpoint, region, profile",
-        )
+    parsed, query = split_store_url(
+        url,
+        "s3",
+        form="s3://bucket/prefix",
+        options=("endpoint", "region", "profile"),
+        credentials_fix="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+    )
     prefix = parsed.path.strip("/")
     session = Session(profile=query.get("profile"))
     try:  # reads the profile, also when the URL names the region
