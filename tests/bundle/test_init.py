@@ -177,7 +177,7 @@ def test_init_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--revision", "main"], "is not a 40-character lowercase commit hash"),
-        (["--app", "/abs/app.py"], "is not a relative path to a .py script"),
+        (["--app-script", "/abs/app.py"], "is not a relative path to a .py script"),
         (["--profile-id", "../x"], "is not a valid name"),
         (["--pin", "1.0"], "invalid version"),
     ],

@@ -206,7 +206,14 @@ def audit_bundle_dir(folder: Path, *, self_test: bool = False) -> None:
 @click.option("--revision", metavar="COMMIT", help="Its 40-hex commit (else a placeholder).")
 @click.option("--pin", default="1.0.0", show_default=True, help="Starter .model-version.")
 @click.option("--variant", type=click.Choice(VARIANT_CHOICES), default="both", show_default=True)
-@click.option("--app", "app_script", default="app.py", show_default=True, help="App script.")
+@click.option(
+    "--app-script",
+    "--app",
+    "app_script",
+    default="app.py",
+    show_default=True,
+    help="The Python app's entry script, relative to the project (--app: the old name).",
+)
 @click.option("--app-name", help="Built app's name (default: the script's name).")
 @click.option("--branch", default="main", show_default=True, help="Branch builds run on.")
 @click.option(
