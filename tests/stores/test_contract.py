@@ -203,3 +203,16 @@ def test_fetch_resumes_with_ranged_read(harness: StoreHarness, tmp_path: Path) -
     result = fetch_release(dropping, "demo", "1.0.0", tmp_path / "models")  # type: ignore[arg-type]
     assert ("model.gguf", 1 << 20) in dropping.starts  # resumed where it broke, not from 0
     assert (result.folder / "model.gguf").read_bytes() == (folder / "model.gguf").read_bytes()
+
+
+def test_publish_refuses_a_file_changed_after_sealing(
+    harness: StoreHarness, artifact_dir: Path, tmp_path: Path
+) -> None:
+    sealed = open_store(str(tmp_path / "sealed"))  # MANIFEST.txt and its files, as publish sends
+    publish_release(sealed, artifact_dir, name="demo", version="1.0.0")
+    folder = tmp_path / "sealed" / "demo" / "model-v1.0.0"
+    files = {rel: folder / rel for rel in sealed.files("demo", "1.0.0")}
+    write_random(files["model.gguf"], 300_000, seed=3)  # changed after the MANIFEST was made
+    with pytest.raises(IntegrityError, match=r"model\.gguf"):
+        harness.store.publish("demo", "1.0.0", files)
+    assert harness.store.versions("demo") == []  # nothing of it was published

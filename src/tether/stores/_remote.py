@@ -12,10 +12,24 @@ from typing import Any, BinaryIO
 from urllib.parse import ParseResult, parse_qs, urlparse
 
 from tether.errors import IntegrityError, ManifestError, StoreUnavailableError, StoreURLError
-from tether.hashing import CHUNK_SIZE
+from tether.hashing import CHUNK_SIZE, sha256_files
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.paths import PUBLISH_HINT, check_release_paths
 from tether.versioning import release_tag
+
+
+def check_payload(manifest: Manifest, files: Mapping[str, Path], where: str) -> list[str]:
+    """The files to publish besides MANIFEST.txt, each hashed before anything goes out and
+    refused unless it matches the MANIFEST (a source file changed after sealing)."""
+    payload = [rel for rel in files if rel != MANIFEST_FILE]
+    digests = sha256_files([Path(files[rel]) for rel in payload])
+    bad = [rel for rel in payload if digests[Path(files[rel])] != manifest.files[rel]]
+    if bad:
+        raise IntegrityError(
+            f"files of {where} do not match its MANIFEST.txt: {', '.join(sorted(bad))}",
+            "the source files changed during publish; publish again",
+        )
+    return payload
 
 
 def split_store_url(

@@ -64,7 +64,7 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.hashing import sha256_bytes, sha256_files
+from tether.hashing import sha256_bytes
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.names import (
     GITHUB_API_URL,
@@ -81,6 +81,7 @@ from tether.paths import check_name, check_relative_path, check_release_paths
 from tether.stores._remote import (
     HttpBody,
     UploadBody,
+    check_payload,
     network_reason,
     publish_manifest,
     split_store_url,
@@ -527,15 +528,8 @@ class GitHubStore:
         body = render_body(manifest_raw, {})
         if len(body) > GITHUB_BODY_LIMIT:
             raise ManifestError(f"{where}: MANIFEST.txt is too long for a GitHub release body")
-        payload = [rel for rel in files if rel != MANIFEST_FILE]
-        digests = sha256_files([Path(files[rel]) for rel in payload])
-        expected = {rel: digests[Path(files[rel])] for rel in payload}
-        bad = [rel for rel in payload if expected[rel] != manifest.files[rel]]
-        if bad:
-            raise IntegrityError(
-                f"files of {where} do not match its MANIFEST.txt: {', '.join(sorted(bad))}",
-                "the source files changed during publish; publish again",
-            )
+        payload = check_payload(manifest, files, where)
+        expected = {rel: manifest.files[rel] for rel in payload}
         expected[MANIFEST_FILE] = sha256_bytes(manifest_raw)
         self._refuse_existing(tag, where)
         draft = self.client.request(

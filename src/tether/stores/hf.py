@@ -67,7 +67,7 @@ from tether.errors import (
     StoreURLError,
     shorten,
 )
-from tether.hashing import CHUNK_SIZE, sha256_files
+from tether.hashing import CHUNK_SIZE
 from tether.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from tether.names import (
     HF_ENDPOINT,
@@ -77,7 +77,7 @@ from tether.names import (
     MAX_STREAMS,
 )
 from tether.paths import check_name, check_relative_path
-from tether.stores._remote import RemoteBody, publish_manifest
+from tether.stores._remote import RemoteBody, check_payload, publish_manifest
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
 log = logging.getLogger(__name__)
@@ -509,14 +509,7 @@ class HfStore:
         tag = release_tag(version)
         where = self._where(name, version)
         manifest, _ = publish_manifest(name, version, files)
-        payload = [rel for rel in files if rel != MANIFEST_FILE]
-        digests = sha256_files([Path(files[rel]) for rel in payload])
-        bad = [rel for rel in payload if digests[Path(files[rel])] != manifest.files[rel]]
-        if bad:
-            raise IntegrityError(
-                f"files of {where} do not match its MANIFEST.txt: {', '.join(sorted(bad))}",
-                "the source files changed during publish; publish again",
-            )
+        check_payload(manifest, files, where)
         self._ensure_repo()
         branches, tags = self._refs()
         if tag in tags:

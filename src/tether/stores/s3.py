@@ -38,7 +38,6 @@ from typing import Any, BinaryIO, cast
 
 from tether import __version__
 from tether.errors import (
-    IntegrityError,
     ManifestError,
     ReleaseExistsError,
     ReleaseNotFoundError,
@@ -46,12 +45,11 @@ from tether.errors import (
     StoreUnavailableError,
     StoreURLError,
 )
-from tether.hashing import sha256_files
 from tether.manifest import MANIFEST_FILE
 from tether.names import MAX_STREAMS, RECORD_SUFFIX
 from tether.paths import check_name, check_relative_path, check_release_paths
 from tether.stores._botocore import Config, Session, bex
-from tether.stores._remote import RemoteBody, publish_manifest, split_store_url
+from tether.stores._remote import RemoteBody, check_payload, publish_manifest, split_store_url
 from tether.versioning import RELEASE_TAG_PREFIX, parse_release_tag, release_tag
 
 log = logging.getLogger(__name__)
@@ -320,15 +318,7 @@ class S3Store:
         prefix = self._release_prefix(name, version)
         if self._exists(prefix + MANIFEST_FILE):
             raise ReleaseExistsError(f"{self.url} already has {where}")
-        # hash before upload: the MANIFEST is the promise, nothing else may go out
-        payload = [rel for rel in files if rel != MANIFEST_FILE]
-        digests = sha256_files([Path(files[rel]) for rel in payload])
-        bad = [rel for rel in payload if digests[Path(files[rel])] != manifest.files[rel]]
-        if bad:
-            raise IntegrityError(
-                f"files of {where} do not match its MANIFEST.txt: {', '.join(sorted(bad))}",
-                "the source files changed during publish; publish again",
-            )
+        payload = check_payload(manifest, files, where)
         self._check_create_only()
         claim = self._claim_key(name, version)
         self._claim(claim, prefix, where)
