@@ -1,4 +1,4 @@
-"""What the remote stores (oci, s3, github) share: reading their URLs, checking a publish,
+"""What the remote stores (oci, s3, github, hf) share: reading their URLs, checking a publish,
 streaming uploads and downloads."""
 
 from __future__ import annotations
