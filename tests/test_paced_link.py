@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port
+
 PROXY = Path(__file__).resolve().parent.parent / "benchmarks" / "paced_proxy.py"
 RATE = 4 << 20
 BUCKET = 256 << 10  # 64 ms at RATE: a loaded machine's late wake-ups do not lose the rate
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -54,9 +50,9 @@ def firehose() -> Iterator[int]:
 
 @pytest.fixture
 def paced_port(firehose: int, tmp_path: Path) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(PROXY), "--rate", "4m", "--bucket", "256k",
+        [sys.executable, str(PROXY), "--rate", str(RATE), "--bucket", str(BUCKET),
          "--log", str(tmp_path / "link.log"), "--route", f"{port}=127.0.0.1:{firehose}"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -52,7 +52,7 @@ def split_store_url(
     if unknown:
         raise StoreURLError(
             f"unknown option {unknown[0]!r} in {url!r}",
-            f"known options: {', '.join(options)}" if options else f"use {form}",
+            f"known options: {', '.join(options)}",
         )
     return parsed, query
 
